@@ -1,0 +1,1 @@
+"""Built-in federated strategies, one file each; importing this package registers them."""
