@@ -1,0 +1,66 @@
+"""Knowledge distillation, large -> small: the cloud's model teaches the device's.
+
+Hinton et al., "Distilling the Knowledge in a Neural Network" (2015): the student minimises
+``alpha * T^2 * KL(softmax(teacher/T) || softmax(student/T)) + (1 - alpha) * CE(student, labels)``.
+Teacher logits are computed on the fly, so unlabeled inputs work with ``alpha = 1``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from tandem.core.errors import ConfigError
+from tandem.models.ranking import train_next_item
+
+
+def distillation_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    targets: torch.Tensor | None,
+    temperature: float = 2.0,
+    alpha: float = 0.7,
+) -> torch.Tensor:
+    """The Hinton distillation objective; masked (-inf) logits such as padding ids are ignored."""
+    if temperature <= 0 or not 0.0 <= alpha <= 1.0:
+        raise ConfigError(f"distillation_loss: need temperature > 0 and 0 <= alpha <= 1, got {temperature}, {alpha}")
+    finite = torch.isfinite(teacher_logits) & torch.isfinite(student_logits)
+    s = torch.where(finite, student_logits, torch.full_like(student_logits, -1e9)) / temperature
+    t = torch.where(finite, teacher_logits, torch.full_like(teacher_logits, -1e9)) / temperature
+    soft = F.kl_div(F.log_softmax(s, -1), F.log_softmax(t, -1), log_target=True, reduction="batchmean")
+    loss = alpha * temperature**2 * soft
+    if targets is not None and alpha < 1.0:
+        loss = loss + (1.0 - alpha) * F.cross_entropy(student_logits, targets)
+    return loss
+
+
+def distill_next_item(
+    teacher: nn.Module,
+    student: nn.Module,
+    histories: np.ndarray,
+    targets: np.ndarray,
+    *,
+    temperature: float = 2.0,
+    alpha: float = 0.7,
+    epochs: int = 3,
+    batch_size: int = 256,
+    lr: float = 3e-3,
+    seed: int = 0,
+    on_epoch: Callable[[int], None] | None = None,
+) -> nn.Module:
+    """Train ``student`` in place to match ``teacher`` on next-item examples; returns the student."""
+    teacher.eval()
+
+    def loss_fn(logits: torch.Tensor, batch_targets: torch.Tensor, batch_histories: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            teacher_logits = teacher(batch_histories)
+        return distillation_loss(logits, teacher_logits, batch_targets, temperature, alpha)
+
+    return train_next_item(
+        student, histories, targets, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+        loss_fn=loss_fn, on_epoch=on_epoch,
+    )
