@@ -1,1 +1,53 @@
-"""tandem.data."""
+"""tandem.data: real data set loaders, client partitioners and the synthetic fleet generator.
+
+Loaders read local copies (``find_data_root``: explicit path, ``$TANDEM_DATA``, or ``../shared/data`` beside the
+checkout) and never touch the network unless called with ``download=True``. The embedded default needs no
+download at all: :func:`load_sklearn` and :func:`make_synthetic_fleet`.
+"""
+
+from tandem.data.arrays import ArrayDataset, train_test_split_indices
+from tandem.data.catalog import DatasetInfo, describe_datasets
+from tandem.data.download import RemoteFile, download_file, download_sources, sha256_file, verify_sources
+from tandem.data.movielens import InteractionLog, load_movielens_100k
+from tandem.data.partition import by_user_partition, dirichlet_partition, iid_partition, partition_sizes
+from tandem.data.paths import dataset_dir, find_data_root, peers_dir
+from tandem.data.sequences import LeaveOneOut, SequenceDataset, leave_one_out, load_s3rec
+from tandem.data.sklearn_sets import SKLEARN_SETS, load_sklearn
+from tandem.data.sst2 import TextDataset, load_sst2
+from tandem.data.synthetic import SyntheticFleet, make_synthetic_fleet
+from tandem.data.uci import TabularDataset, TabularEncoder, load_adult, load_bank
+
+__all__ = [
+    "SKLEARN_SETS",
+    "ArrayDataset",
+    "DatasetInfo",
+    "InteractionLog",
+    "LeaveOneOut",
+    "RemoteFile",
+    "SequenceDataset",
+    "SyntheticFleet",
+    "TabularDataset",
+    "TabularEncoder",
+    "TextDataset",
+    "by_user_partition",
+    "dataset_dir",
+    "describe_datasets",
+    "dirichlet_partition",
+    "download_file",
+    "download_sources",
+    "find_data_root",
+    "iid_partition",
+    "leave_one_out",
+    "load_adult",
+    "load_bank",
+    "load_movielens_100k",
+    "load_s3rec",
+    "load_sklearn",
+    "load_sst2",
+    "make_synthetic_fleet",
+    "partition_sizes",
+    "peers_dir",
+    "sha256_file",
+    "train_test_split_indices",
+    "verify_sources",
+]
