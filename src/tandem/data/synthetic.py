@@ -87,6 +87,8 @@ def make_synthetic_fleet(
     zipf_exponent: float = 1.0,
     cluster_zipf_exponent: float = 0.8,
     personal_concentration: float = 1.0,
+    follow_prob: float = 0.0,
+    n_successors: int = 2,
     seed: int = 0,
 ) -> SyntheticFleet:
     """Generate ``n_users`` item sequences of length ``seq_len`` (or uniform in ``[min_seq_len, seq_len]``).
@@ -100,7 +102,9 @@ def make_synthetic_fleet(
         raise ConfigError(f"make_synthetic_fleet: need 1 <= n_clusters ({n_clusters}) <= n_items ({n_items})")
     if min_seq_len is not None and not 1 <= min_seq_len <= seq_len:
         raise ConfigError(f"make_synthetic_fleet: need 1 <= min_seq_len ({min_seq_len}) <= seq_len ({seq_len})")
-    for name in ("switch_prob", "explore_prob", "interest_shift_prob"):
+    if n_successors < 1:
+        raise ConfigError(f"make_synthetic_fleet: n_successors must be >= 1, got {n_successors}")
+    for name in ("switch_prob", "explore_prob", "interest_shift_prob", "follow_prob"):
         if not 0.0 <= params[name] <= 1.0:
             raise ConfigError(f"make_synthetic_fleet: {name} must lie in [0, 1], got {params[name]}")
     rng = np.random.default_rng(seed)
@@ -133,6 +137,11 @@ def make_synthetic_fleet(
     pcum = np.cumsum(pweights, axis=1)
     rows = np.arange(n_users)
     z = personal[rows, _pick(rng, pcum)]
+    successors = None
+    if follow_prob > 0:  # item-to-item habits: each item has a few fixed successors in its own cluster
+        item_cluster_of = np.zeros(n_items + 1, dtype=np.int64)
+        item_cluster_of[item_ids] = cluster_of[order]
+        successors = draw_items(np.repeat(item_cluster_of, n_successors)).reshape(n_items + 1, n_successors)
     clusters = np.empty((seq_len, n_users), dtype=np.int64)  # time-major: each step writes a contiguous row
     items = np.empty((seq_len, n_users), dtype=np.int64)
     for t in range(seq_len):
@@ -143,6 +152,9 @@ def make_synthetic_fleet(
             explore = rng.random(switch.size) < explore_prob
             z[switch] = np.where(explore, draw_clusters(switch.size), personal[switch, _pick(rng, pcum[switch])])
         step = draw_items(z)
+        if t and successors is not None:
+            stay = (rng.random(n_users) < follow_prob) & (z == clusters[t - 1])
+            step[stay] = successors[items[t - 1][stay], rng.integers(n_successors, size=int(stay.sum()))]
         if t:
             for _ in range(4):  # redraw immediate repeats; a one-item cluster may still repeat
                 again = np.flatnonzero(step == items[t - 1])

@@ -22,8 +22,8 @@ def distillation_loss(
     student_logits: torch.Tensor,
     teacher_logits: torch.Tensor,
     targets: torch.Tensor | None,
-    temperature: float = 2.0,
-    alpha: float = 0.7,
+    temperature: float = 1.0,
+    alpha: float = 0.5,
 ) -> torch.Tensor:
     """The Hinton distillation objective; masked (-inf) logits such as padding ids are ignored."""
     if temperature <= 0 or not 0.0 <= alpha <= 1.0:
@@ -44,8 +44,8 @@ def distill_next_item(
     histories: np.ndarray,
     targets: np.ndarray,
     *,
-    temperature: float = 2.0,
-    alpha: float = 0.7,
+    temperature: float = 1.0,
+    alpha: float = 0.5,
     epochs: int = 3,
     batch_size: int = 256,
     lr: float = 3e-3,

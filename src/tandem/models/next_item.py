@@ -17,12 +17,14 @@ from tandem.core.errors import ConfigError
 class WindowRecommender(nn.Module):
     """Scores all items given the user's last ``window`` item ids (0 = padding)."""
 
-    def __init__(self, n_items: int, dim: int = 32, hidden: int = 64, window: int = 8) -> None:
+    def __init__(
+        self, n_items: int, dim: int = 32, hidden: int = 64, window: int = 8, dropout: float = 0.0
+    ) -> None:
         super().__init__()
-        if n_items < 2 or dim < 1 or hidden < 1 or window < 1:
+        if n_items < 2 or dim < 1 or hidden < 1 or window < 1 or not 0.0 <= dropout < 1.0:
             raise ConfigError(
-                f"WindowRecommender: need n_items>=2, dim, hidden, window >= 1; "
-                f"got n_items={n_items}, dim={dim}, hidden={hidden}, window={window}"
+                f"WindowRecommender: need n_items>=2, dim, hidden, window >= 1 and 0 <= dropout < 1; "
+                f"got n_items={n_items}, dim={dim}, hidden={hidden}, window={window}, dropout={dropout}"
             )
         self.n_items = n_items
         self.window = window
@@ -30,15 +32,17 @@ class WindowRecommender(nn.Module):
         self.position_weight = nn.Parameter(torch.linspace(0.5, 1.5, window))
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, dim))
         self.output_bias = nn.Parameter(torch.zeros(n_items + 1))
+        self.dropout = nn.Dropout(dropout)
 
     def forward(self, history: torch.Tensor) -> torch.Tensor:
-        """Return logits ``[batch, n_items + 1]`` (column 0, the padding id, is never a target)."""
-        if history.dim() != 2 or history.shape[1] != self.window:
+        """Logits ``[batch, n_items + 1]`` from the last ``window`` columns of ``history`` (column 0 = padding)."""
+        if history.dim() != 2 or history.shape[1] < self.window:
             raise ConfigError(
-                f"WindowRecommender.forward: expected history of shape [batch, {self.window}], "
+                f"WindowRecommender.forward: expected history of shape [batch, >= {self.window}], "
                 f"got {list(history.shape)}"
             )
-        emb = self.item_embedding(history)
+        history = history[:, -self.window :]
+        emb = self.dropout(self.item_embedding(history))
         mask = (history > 0).to(emb.dtype).unsqueeze(-1)
         weights = self.position_weight.view(1, -1, 1) * mask
         pooled = (emb * weights).sum(1) / weights.sum(1).clamp_min(1e-6)

@@ -6,9 +6,23 @@ Schema (``schema_version`` 1)::
      "created_at": ISO-8601 UTC, "wall_clock_s": float, "config": {...},
      "stages": [StageRecord...], "rounds": [{"round": int, ...metrics}...]}
 
-A ``StageRecord`` holds one step of a run on the four axes: quality metrics, bytes on the wire
+A ``StageRecord`` holds one step of a run on the four axes: quality ``metrics`` (plus ``extra`` facts
+such as parameter counts), bytes on the wire
 (down = cloud to device, up = device to cloud, counted from encoded payloads), simulated device
 latency (p50/p95 seconds) and cloud cost (FLOPs and requests).
+
+Optional fields (added within version 1; absent or empty in older files, which still read)::
+
+    "curves": [{"name": "confidence policy",      # one series of a trade-off plot
+                "x": "request_rate" | "bytes" | ...,  # what x measures (lower is better)
+                "y": "hr@10",                     # the quality metric on y
+                "y_higher_is_better": true,       # optional, default true (false for a loss)
+                "points": [{"x": 0.1, "y": 0.31, "label": "budget 10%"}, ...]}]
+    "tiers":  [{"tier": "flagship", "devices": 120, "hr@10": 0.25, "latency_p95_s": 0.08, ...}]
+
+``curves`` holds quality-vs-cost sweeps a run measured (quality vs bytes per delivery codec,
+quality vs cloud request rate per request policy); ``tiers`` holds one row of numbers per device
+tier (see :func:`tandem.report.tiers.tier_rows`). ``tandem report`` draws both.
 """
 
 from __future__ import annotations
@@ -29,11 +43,16 @@ SCHEMA_VERSION = 1
 
 @dataclass
 class StageRecord:
-    """One stage of a run measured on quality, bytes, latency and cloud cost."""
+    """One stage of a run measured on quality, bytes, latency and cloud cost.
+
+    ``metrics`` holds quality only (HR@10, accuracy...), the numbers reports plot; ``extra`` holds
+    other facts of the stage (parameter counts, payload sizes, clients) shown beside them.
+    """
 
     stage: str
     direction: str
     metrics: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, float] = field(default_factory=dict)
     bytes_down: int = 0
     bytes_up: int = 0
     latency_p50_s: float = 0.0
@@ -55,10 +74,16 @@ class RunResult:
     tandem_version: str = __version__
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     schema_version: int = SCHEMA_VERSION
+    curves: list[dict[str, Any]] = field(default_factory=list)
+    tiers: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dictionary."""
-        return asdict(self)
+        """Plain JSON-ready dictionary (empty optional ``curves``/``tiers`` are left out, as before they existed)."""
+        body = asdict(self)
+        for optional in ("curves", "tiers"):
+            if not body[optional]:
+                del body[optional]
+        return body
 
 
 def write_result(result: RunResult, path: str | Path) -> Path:

@@ -1,0 +1,139 @@
+"""The ``tandem`` command: the only place (with recipes) that reads options from the command line.
+
+Commands: ``tandem demo`` (the main job on the embedded default), ``tandem datasets`` (which data
+sets are found, where, with their counts), ``tandem --version``; direction sub-commands such as
+``tandem fl`` are attached when their packages are importable.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from tandem import __version__
+from tandem.core.errors import TandemError
+
+app = typer.Typer(
+    name="tandem",
+    help="Device-cloud collaborative learning and inference with large and small models.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console(stderr=True)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"tandem {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Device-cloud collaborative learning and inference with large and small models."""
+
+
+def _stdout_console() -> Console:
+    """Console for results: the terminal's width, or a wide page when piped so tables are not squeezed."""
+    return Console() if sys.stdout.isatty() else Console(width=160)
+
+
+def _fail(exc: TandemError) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {exc}")
+    return typer.Exit(code=2)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Where to write the result JSON.")] = Path("tandem-results/demo.json"),
+    users: Annotated[int, typer.Option(min=50, help="Synthetic users (one device each).")] = 2000,
+    devices_per_round: Annotated[int, typer.Option(min=2, help="Devices sampled per federated round.")] = 100,
+    rounds: Annotated[int, typer.Option(min=1, help="Federated rounds.")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed of everything random.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result JSON to stdout.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Run one cloud -> device -> cloud loop on the embedded synthetic default and print its table."""
+    from tandem.report.results import write_result
+    from tandem.report.table import stage_table
+    from tandem.sim.demo import DemoConfig, run_demo
+
+    try:
+        config = DemoConfig(n_users=users, devices_per_round=devices_per_round, rounds=rounds, seed=seed)
+        result = run_demo(config, progress=progress and not as_json)
+        path = write_result(result, out)
+    except TandemError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    out_console = _stdout_console()
+    out_console.print(stage_table(result))
+    out_console.print(f"result written to [bold]{path}[/]  (wall clock {result.wall_clock_s:.1f} s)")
+
+
+@app.command()
+def datasets(
+    root: Annotated[Path | None, typer.Option(help="Data root (default: $TANDEM_DATA or ../shared/data).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+    verify: Annotated[bool, typer.Option(help="Check every file's sha256 (slower).")] = False,
+) -> None:
+    """List the data sets tandem can load: where they were found and their verified counts."""
+    from rich.table import Table
+
+    from tandem.data.catalog import describe_datasets
+
+    try:
+        infos = describe_datasets(root, verify=verify)
+    except TandemError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        typer.echo(json.dumps([info.to_dict() for info in infos], indent=2))
+        return
+    table = Table(title="tandem data sets")
+    for column in ("name", "found", "counts", "sha256", "path"):
+        table.add_column(column)
+    for info in infos:
+        counts = ", ".join(f"{k} {v:,}" for k, v in info.counts.items())
+        sha = {None: "-", True: "ok", False: "MISMATCH"}[info.sha256_ok]
+        table.add_row(info.name, "yes" if info.found else "no", counts, sha, str(info.path or ""))
+    _stdout_console().print(table)
+
+
+#: Direction sub-apps: (module, typer app attribute, command name, help). Each is attached once its
+#: package exists, so a direction can land without touching this file's logic.
+SUBCOMMANDS = (
+    ("tandem.federated.cli", "fl_app", "fl", "Federated learning (device -> cloud)."),
+    ("tandem.delivery.cli", "delivery_app", "delivery", "Cloud -> device delivery and its benchmarks."),
+    ("tandem.routing.cli", "route_app", "route", "Cloud-for-device routing: request policies and split computing."),
+    ("tandem.server.cli", "serve_app", "serve", "Run the cloud server."),
+    ("tandem.device.cli", "device_app", "device", "Run device agents against a server."),
+    ("tandem.report.cli", "report_app", "report", "Turn result JSON files into a self-contained HTML report."),
+)
+
+
+def _attach_subcommands() -> None:
+    """Attach the direction sub-apps whose modules are present."""
+    for module_name, attribute, command, help_text in SUBCOMMANDS:
+        if importlib.util.find_spec(module_name) is None:
+            continue
+        sub_app = getattr(importlib.import_module(module_name), attribute)
+        app.add_typer(sub_app, name=command, help=help_text)
+
+
+_attach_subcommands()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())
