@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 
@@ -78,3 +80,23 @@ def test_drift_changes_personal_clusters() -> None:
 def test_bad_config(kwargs: dict) -> None:
     with pytest.raises(ConfigError):
         make_synthetic_fleet(**kwargs)
+
+
+def test_follow_prob_gives_items_a_few_fixed_successors():
+    from tandem.data.synthetic import make_synthetic_fleet
+
+    fleet = make_synthetic_fleet(n_users=300, n_items=200, n_clusters=5, seq_len=30, switch_prob=0.0,
+                                 follow_prob=1.0, n_successors=2, seed=3)
+    pairs = {}
+    for seq in fleet.sequences:
+        for prev, nxt in itertools.pairwise(seq):
+            pairs.setdefault(int(prev), set()).add(int(nxt))
+    # with every step a habit and no cluster switch, an item is followed by its 2 successors (or a redraw
+    # when a successor equals the item itself), far fewer than the ~40 items of its cluster
+    assert np.mean([len(v) for v in pairs.values()]) < 3.0
+    plain = make_synthetic_fleet(n_users=300, n_items=200, n_clusters=5, seq_len=30, switch_prob=0.0, seed=3)
+    plain_pairs = {}
+    for seq in plain.sequences:
+        for prev, nxt in itertools.pairwise(seq):
+            plain_pairs.setdefault(int(prev), set()).add(int(nxt))
+    assert np.mean([len(v) for v in plain_pairs.values()]) > 5.0

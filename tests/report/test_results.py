@@ -4,7 +4,7 @@ import pytest
 
 from tandem.core.errors import ConfigError, DataError
 from tandem.report.results import SCHEMA_VERSION, RunResult, StageRecord, read_result, require_finite, write_result
-from tandem.report.table import human_bytes, human_seconds, stage_table
+from tandem.report.table import human_bytes, human_count, human_seconds, stage_table
 
 
 def _result() -> RunResult:
@@ -44,5 +44,7 @@ def test_nan_is_refused_and_nothing_is_written(tmp_path):
 def test_human_units_and_table_columns():
     assert human_bytes(512) == "512 B" and human_bytes(1536) == "1.5 KiB" and human_bytes(3 << 20) == "3.0 MiB"
     assert human_seconds(0.0123) == "12.3 ms" and human_seconds(2.5) == "2.50 s"
+    assert human_seconds(2e-6) == "2.0 µs" and human_seconds(0) == "0"
+    assert human_count(1.9e6) == "1.9 M" and human_count(136e9) == "136.0 G" and human_count(12) == "12"
     headers = [column.header for column in stage_table(_result()).columns]
     assert headers[:3] == ["stage", "direction", "hr@10"] and "bytes down" in headers

@@ -18,8 +18,22 @@ def human_bytes(n: float) -> str:
 
 
 def human_seconds(s: float) -> str:
-    """Seconds in the unit a person reads fastest (ms below one second)."""
+    """Seconds in the unit a person reads fastest (µs below a millisecond, ms below a second)."""
+    if s == 0:
+        return "0"
+    if s < 1e-3:
+        return f"{s * 1e6:.1f} µs"
     return f"{s * 1e3:.1f} ms" if s < 1 else f"{s:.2f} s"
+
+
+def human_count(n: float, unit: str = "") -> str:
+    """``1.9e6`` -> ``'1.9 M'``: decimal SI prefixes for FLOPs and request counts."""
+    if n == 0:
+        return "0"
+    for scale, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= scale:
+            return f"{n / scale:.1f} {prefix}{unit}"
+    return f"{n:.0f} {unit}".rstrip()
 
 
 def stage_table(result: RunResult) -> Table:
@@ -32,7 +46,7 @@ def stage_table(result: RunResult) -> Table:
     table.add_column("direction")
     for name in metric_names:
         table.add_column(name, justify="right")
-    for column in ("bytes down", "bytes up", "latency p50", "latency p95", "cloud GFLOP", "cloud req"):
+    for column in ("bytes down", "bytes up", "latency p50", "latency p95", "cloud FLOPs", "cloud req"):
         table.add_column(column, justify="right")
     for stage in result.stages:
         quality = [f"{stage.metrics[name]:.4f}" if name in stage.metrics else "" for name in metric_names]
@@ -44,7 +58,7 @@ def stage_table(result: RunResult) -> Table:
             human_bytes(stage.bytes_up),
             human_seconds(stage.latency_p50_s),
             human_seconds(stage.latency_p95_s),
-            f"{stage.cloud_flops / 1e9:,.1f}",
+            human_count(stage.cloud_flops),
             f"{stage.cloud_requests:,}",
         )
     return table
