@@ -19,6 +19,7 @@ def test_demo_writes_json_and_prints_the_table(tmp_path):
                               "--out", str(target), "--no-progress"])
     assert out.exit_code == 0, out.output
     assert "cloud->device: int8 delivery" in out.stdout and str(target.name) in out.stdout
+    assert (tmp_path / "report.html").stat().st_size > 1000 and "report.html" in out.stdout
     saved = json.loads(target.read_text())
     assert saved["kind"] == "demo" and len(saved["stages"]) == 6
 

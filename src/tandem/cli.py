@@ -64,7 +64,8 @@ def demo(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result JSON to stdout.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
-    """Run one cloud -> device -> cloud loop on the embedded synthetic default and print its table."""
+    """Run one cloud -> device -> cloud loop on the embedded synthetic default; print its table, write JSON + HTML."""
+    from tandem.report.demo_report import write_demo_report
     from tandem.report.results import write_result
     from tandem.report.table import stage_table
     from tandem.sim.demo import DemoConfig, run_demo
@@ -73,6 +74,7 @@ def demo(
         config = DemoConfig(n_users=users, devices_per_round=devices_per_round, rounds=rounds, seed=seed)
         result = run_demo(config, progress=progress and not as_json)
         path = write_result(result, out)
+        html = write_demo_report(path)
     except TandemError as exc:
         raise _fail(exc) from None
     if as_json:
@@ -81,6 +83,7 @@ def demo(
     out_console = _stdout_console()
     out_console.print(stage_table(result))
     out_console.print(f"result written to [bold]{path}[/]  (wall clock {result.wall_clock_s:.1f} s)")
+    out_console.print(f"report written to [bold]{html}[/]")
 
 
 @app.command()
