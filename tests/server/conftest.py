@@ -1,0 +1,72 @@
+"""Fixtures of the server tests: an app over a temporary SQLite file, a client, enrolled devices."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
+import torch
+from fastapi.testclient import TestClient
+
+from tandem.core.envelope import encode_state
+from tandem.device.modelspec import build_model, mlp_spec
+from tandem.server.app import create_app
+
+ADMIN = "admin-token"
+SPEC = mlp_spec([8, 16, 3])
+
+
+def admin() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN}"}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def small_state(seed: int = 0) -> dict[str, torch.Tensor]:
+    torch.manual_seed(seed)
+    return build_model(SPEC).state_dict()
+
+
+def register(client: TestClient, state: dict | None = None, model_id: str = "small") -> dict:
+    body = encode_state(state or small_state())
+    response = client.post(
+        f"/v1/admin/models/{model_id}/versions",
+        content=body,
+        headers={**admin(), "X-Tandem-Meta": json.dumps({"spec": SPEC})},
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def enroll(client: TestClient, n: int = 1) -> dict[int, str]:
+    out = {}
+    for i in range(n):
+        body = client.post("/v1/devices", json={"name": f"d{i}"}, headers=admin()).json()
+        out[body["device_id"]] = body["token"]
+    return out
+
+
+def make_app(db_path: Path, **kwargs):
+    torch.manual_seed(123)
+    large = build_model(mlp_spec([8, 32, 3]))
+    defaults = {"admin_token": ADMIN, "inference_model": large, "inference_in_features": 8, "tick_s": 0.05}
+    return create_app(f"sqlite:///{db_path}", **{**defaults, **kwargs})
+
+
+@pytest.fixture
+def app(tmp_path: Path):
+    return make_app(tmp_path / "tandem.db")
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:
+    with TestClient(app) as c:
+        yield c

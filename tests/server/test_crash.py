@@ -1,0 +1,103 @@
+"""Crash safety: kill -9 the server at random points while updates arrive (>= 10 times); after each restart
+every acknowledged update is present exactly once, and the round completes with all of them."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+
+import httpx
+import pytest
+import torch
+from tests.server.procs import ADMIN, ServerProcess
+
+from tandem.core.envelope import decode_state, encode_state
+from tandem.device.modelspec import build_model, mlp_spec
+from tandem.federated.strategy import ClientResult
+from tandem.transport.rounds import encode_result
+
+HEAD = {"Authorization": f"Bearer {ADMIN}"}
+SPEC = mlp_spec([32, 32, 10])
+N_DEVICES, KILLS = 120, 10
+
+
+class Submitter(threading.Thread):
+    """Sends each device's update until acknowledged, through crashes (connection errors are retried)."""
+
+    def __init__(self, url: str, tokens: dict[int, str], updates: dict[int, tuple[bytes, dict]]) -> None:
+        super().__init__(daemon=True)
+        self.url, self.tokens, self.updates = url, tokens, updates
+        self.acked: list[int] = []
+        self.stop = False
+
+    def run(self) -> None:
+        client = httpx.Client(base_url=self.url, timeout=5)
+        pending = sorted(self.tokens)
+        while pending and not self.stop:
+            device = pending[0]
+            payload, meta = self.updates[device]
+            headers = {"Authorization": f"Bearer {self.tokens[device]}", "X-Tandem-Meta": json.dumps(meta)}
+            try:
+                r = client.post("/v1/mailbox", params={"kind": "update"}, content=payload, headers=headers)
+            except httpx.TransportError:
+                time.sleep(0.05)  # the server is down: try again
+                continue
+            same = r.status_code == 409 and "same bytes" in r.json()["error"]["message"]
+            assert r.status_code == 200 or same, r.text
+            self.acked.append(device)
+            pending.pop(0)
+            time.sleep(0.01)
+
+
+@pytest.mark.integration
+def test_kill9_during_a_round_loses_no_acknowledged_update(tmp_path) -> None:
+    server = ServerProcess(f"sqlite:///{tmp_path / 'crash.db'}", None, tmp_path / "server.log", "--no-demo")
+    server.start()
+    try:
+        api = httpx.Client(base_url=server.url, headers=HEAD, timeout=30)
+        torch.manual_seed(0)
+        base = build_model(SPEC).state_dict()
+        meta = json.dumps({"spec": SPEC})
+        assert api.post("/v1/admin/models/crash/versions", content=encode_state(base),
+                        headers={"X-Tandem-Meta": meta}).status_code == 200  # fmt: skip
+        tokens = {}
+        for i in range(N_DEVICES):
+            body = api.post("/v1/devices", json={"name": f"c{i}"}).json()
+            tokens[body["device_id"]] = body["token"]
+        body = {"model_id": "crash", "deadline_s": 3600, "close_when_complete": False}
+        assert api.post("/v1/admin/rounds", json=body).status_code == 200
+        updates = {}
+        for d in tokens:
+            params = {k: v + 0.001 * d for k, v in base.items()}
+            _, payload, m = encode_result(1, ClientResult(d, 10 + d % 7, params)).to_wire()
+            updates[d] = (payload, m)
+        submitter = Submitter(server.url, tokens, updates)
+        submitter.start()
+        rng = random.Random(0)
+        in_flight: list[int] = []
+        for _ in range(KILLS):
+            time.sleep(rng.uniform(0.05, 0.6))
+            server.kill9()
+            acked_before_kill = set(submitter.acked)  # the server is dead: these were answered before the kill
+            server.start()
+            row = httpx.get(f"{server.url}/v1/admin/rounds/1", headers=HEAD).json()
+            received = row["received"]
+            assert row["status"] == "open" and len(received) == len(set(received))
+            assert acked_before_kill <= set(received), "an acknowledged update was lost"
+            in_flight.append(len(acked_before_kill))
+        submitter.join(120)
+        assert not submitter.is_alive() and sorted(submitter.acked) == sorted(tokens)
+        assert len(set(in_flight)) > KILLS // 2, f"kills did not land during submissions: acked counts {in_flight}"
+        api = httpx.Client(base_url=server.url, headers=HEAD, timeout=30)
+        row = api.get("/v1/admin/rounds/1").json()
+        assert sorted(row["received"]) == sorted(tokens) and len(row["received"]) == N_DEVICES
+        closed = api.post("/v1/admin/rounds/1/close").json()
+        assert closed["status"] == "closed" and closed["n_updates"] == N_DEVICES and closed["result_version"] == 2
+        v2 = decode_state(api.get("/v1/admin/models/crash/versions/2/state").content)[0]
+        weights = {d: 10 + d % 7 for d in tokens}
+        shift = sum(0.001 * d * w for d, w in weights.items()) / sum(weights.values())
+        assert all(torch.allclose(v2[k], base[k] + shift, atol=1e-5) for k in base)
+    finally:
+        server.stop()
