@@ -110,6 +110,9 @@ class PartitionedData:
         return RoundView(self.X, self.y, [self.eval_parts[int(c)] for c in client_ids])
 
 
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
 def _mix64(x: np.ndarray) -> np.ndarray:
     """splitmix64 finaliser: a counter-based hash, so per-client values need no stored state."""
     x = x.astype(np.uint64, copy=True)
@@ -122,14 +125,29 @@ def _mix64(x: np.ndarray) -> np.ndarray:
     return x
 
 
+def _hash(seed: int, stream: int, a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    """Independent-looking uint64 values for ``(seed, stream, a[, b])``, vectorized over ``a`` and ``b``."""
+    with np.errstate(over="ignore"):
+        key = np.uint64(seed) * _GOLDEN + np.uint64(stream + 1) * np.uint64(0xD1B54A32D192ED03)
+        h = _mix64(np.asarray(a).astype(np.uint64) + key)
+        if b is not None:
+            h = _mix64(h + np.asarray(b).astype(np.uint64) * _GOLDEN)
+    return h
+
+
 class SyntheticClients:
     """A population of clients with Gaussian class clusters, generated from each client's id on demand.
 
-    Client ``c`` has between ``min_size`` and ``max_size`` examples (a hash of ``(seed, c)``); its
-    labels follow its own Dirichlet(``alpha``) class mix and its features are
-    ``centers[label] + noise * N(0, 1)``, all drawn from ``numpy.random.default_rng([seed, c])``.
-    Nothing per client is stored, so memory does not grow with ``n_clients``.
+    Every per-client value is a counter-based hash of ``(seed, client, row)``, so a client's data is the
+    same whichever round or batch of clients it comes in, and nothing per client is stored: memory does
+    not grow with ``n_clients``. Client ``c`` has ``min_size..max_size`` examples; its labels follow one
+    of 1,024 Dirichlet(``alpha``) class mixes (picked by the hash); its features are
+    ``centers[label] + noise * z`` with ``z`` a run of rows, starting at a hashed offset, of a fixed pool
+    of 8,192 standard-normal rows. A round's data is built with a handful of vector operations.
     """
+
+    N_MIXES = 1024
+    POOL_ROWS = 8192
 
     def __init__(
         self,
@@ -155,33 +173,32 @@ class SyntheticClients:
         self.alpha, self.noise, self.seed = float(alpha), float(noise), int(seed)
         rng = np.random.default_rng([self.seed, 2**32 - 1])
         self.centers = rng.standard_normal((self.n_classes, self.n_features)).astype(np.float32)
+        mixes = rng.dirichlet(np.full(self.n_classes, self.alpha), size=self.N_MIXES)
+        self._cdf = np.cumsum(mixes, axis=1)[:, :-1]
+        self._pool = rng.standard_normal((self.POOL_ROWS, self.n_features), dtype=np.float32)
 
     @property
     def n_clients(self) -> int:
         return self._n_clients
 
     def sizes(self, client_ids: np.ndarray) -> np.ndarray:
-        ids = np.asarray(client_ids, dtype=np.int64)
         span = np.uint64(self.max_size - self.min_size + 1)
-        h = _mix64(ids.astype(np.uint64) + np.uint64(self.seed) * np.uint64(0x9E3779B97F4A7C15))
-        return (h % span).astype(np.int64) + self.min_size
-
-    def _client(self, cid: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-        rng = np.random.default_rng([self.seed, int(cid)])
-        mix = rng.dirichlet(np.full(self.n_classes, self.alpha))
-        y = rng.choice(self.n_classes, size=n, p=mix)
-        X = self.centers[y] + self.noise * rng.standard_normal((n, self.n_features), dtype=np.float32)
-        return X.astype(np.float32, copy=False), y.astype(np.int64)
+        return (_hash(self.seed, 0, client_ids) % span).astype(np.int64) + self.min_size
 
     def round_view(self, client_ids: np.ndarray) -> RoundView:
         ids = np.asarray(client_ids, dtype=np.int64)
         sizes = self.sizes(ids)
-        parts = [self._client(int(c), int(n)) for c, n in zip(ids, sizes, strict=True)]
+        total = int(sizes.sum())
+        client = np.repeat(ids, sizes)
+        row = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        uniform = (_hash(self.seed, 2, client, row) >> np.uint64(11)).astype(np.float64) * 2.0**-53
+        mix = (_hash(self.seed, 1, client) % np.uint64(self.N_MIXES)).astype(np.int64)
+        y = (uniform[:, None] >= self._cdf[mix]).sum(axis=1).astype(np.int64)
+        start = (_hash(self.seed, 3, client) % np.uint64(self.POOL_ROWS)).astype(np.int64)
+        x = self.centers[y] + self.noise * self._pool[(start + row) % self.POOL_ROWS]
         offsets = np.concatenate([[0], np.cumsum(sizes)])
-        X = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, self.n_features), np.float32)
-        y = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
         rows = [np.arange(offsets[k], offsets[k + 1], dtype=np.int64) for k in range(len(ids))]
-        return RoundView(torch.from_numpy(X), torch.from_numpy(y), rows)
+        return RoundView(torch.from_numpy(x.astype(np.float32, copy=False)), torch.from_numpy(y), rows)
 
     def local_eval_view(self, client_ids: np.ndarray) -> RoundView | None:
         return None
