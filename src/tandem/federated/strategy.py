@@ -110,10 +110,20 @@ def register_strategy(cls: type[Strategy]) -> type[Strategy]:
     return cls
 
 
+def _register_builtins() -> None:
+    """Import the built-in strategies and the trust wrappers (robust, central DP, secure aggregation).
+
+    Done lazily, on first lookup, because the wrappers import the strategies package themselves.
+    """
+    import tandem.federated.privacy
+    import tandem.federated.robust
+    import tandem.federated.secagg_round
+    import tandem.federated.strategies  # noqa: F401
+
+
 def get_strategy(name: str, **kwargs: Any) -> Strategy:
     """Instantiate the strategy registered as ``name`` with keyword arguments."""
-    import tandem.federated.strategies  # noqa: F401  (registers the built-in strategies)
-
+    _register_builtins()
     try:
         cls = _REGISTRY[name]
     except KeyError:
@@ -124,6 +134,6 @@ def get_strategy(name: str, **kwargs: Any) -> Strategy:
 
 def available_strategies() -> list[str]:
     """Names of every registered strategy."""
-    import tandem.federated.strategies  # noqa: F401
+    _register_builtins()
 
     return sorted(_REGISTRY)
