@@ -46,7 +46,14 @@ class GRU4Rec(SequentialRecommender):
 
     def encode(self, history: torch.Tensor) -> torch.Tensor:
         history = self.check_history(history)
-        states, _ = self.gru(self.drop(self.item_embedding(history)))
+        width = history.shape[1]
+        # Run the GRU on right-aligned rows so that padding comes after the items and never enters their state.
+        shift = width - (history > 0).sum(1, keepdim=True)
+        columns = torch.arange(width, device=history.device).unsqueeze(0)
+        right = history.gather(1, (columns + shift).clamp(max=width - 1)) * (columns < width - shift)
+        states, _ = self.gru(self.drop(self.item_embedding(right)))
+        back = (columns - shift).clamp(min=0).unsqueeze(-1).expand(-1, -1, states.shape[-1])
+        states = states.gather(1, back) * (columns >= shift).unsqueeze(-1)
         return self.project(self.drop(states))
 
     def flops_per_example(self, n_candidates: int | None = None) -> int:

@@ -5,8 +5,9 @@ Transformer blocks; the hidden state at position ``t`` scores item ``t + 1`` by 
 (tied) item embedding table. Blocks are pre-LayerNorm with a final LayerNorm, as in the authors' code.
 Positions count from the newest item (left padding), so the newest item always has the same position.
 
-Attention is written with plain ``nn.Linear`` layers and ``scaled_dot_product_attention`` so that every
-weight is a named parameter (for masks, pruning and int8) and the model exports to ONNX.
+Attention is written out with plain ``nn.Linear`` layers and matrix products, so every weight is a named
+parameter (for masks, pruning and int8), the model exports to ONNX, and ``torch.func.vmap`` can run it with
+different weights per user (mask and hypernetwork personalization).
 """
 
 from __future__ import annotations
@@ -35,11 +36,11 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         batch, length, dim = x.shape
-        heads = [proj(x).view(batch, length, self.n_heads, dim // self.n_heads).transpose(1, 2)
-                 for proj in (self.query, self.key, self.value)]
-        attended = F.scaled_dot_product_attention(*heads, attn_mask=mask,
-                                                  dropout_p=self.dropout if self.training else 0.0)
-        return self.out(attended.transpose(1, 2).reshape(batch, length, dim))
+        q, k, v = (proj(x).view(batch, length, self.n_heads, dim // self.n_heads).transpose(1, 2)
+                   for proj in (self.query, self.key, self.value))
+        scores = (q @ k.transpose(-1, -2)) / math.sqrt(dim // self.n_heads)
+        weights = F.dropout(scores.masked_fill(~mask, float("-inf")).softmax(-1), self.dropout, self.training)
+        return self.out((weights @ v).transpose(1, 2).reshape(batch, length, dim))
 
 
 class Block(nn.Module):

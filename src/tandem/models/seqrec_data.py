@@ -91,3 +91,19 @@ def leave_one_out_split(ds: SequenceDataset, max_len: int = 50) -> SeqRecSplit:
         valid_histories=pad_left(valid_seen, max_len), valid_targets=loo.valid_targets[users], valid_seen=valid_seen,
         test_histories=pad_left(test_seen, max_len), test_targets=loo.test_targets[users], test_seen=test_seen,
     )
+
+
+def last_position_examples(ds: SequenceDataset, max_len: int, per_user: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """``(histories [n, max_len], targets [n])``: each user's last ``per_user`` next-item examples.
+
+    Used to train cloud-side generators (masks, hypernetworks) on a bounded number of examples per user, the
+    most recent ones, which are what a deployed generator sees.
+    """
+    if per_user < 1:
+        raise ConfigError(f"last_position_examples: per_user must be >= 1, got {per_user}")
+    histories, targets = [], []
+    for seq in ds:
+        for t in range(max(1, len(seq) - per_user), len(seq)):
+            histories.append(seq[:t])
+            targets.append(seq[t])
+    return pad_left(histories, max_len), np.asarray(targets, dtype=np.int64)

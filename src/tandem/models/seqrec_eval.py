@@ -79,22 +79,39 @@ def target_ranks(scorer: Scorer, histories: np.ndarray, targets: np.ndarray, *, 
     ranks = []
     for lo in range(0, targets.size, batch_size):
         rows = np.arange(lo, min(lo + batch_size, targets.size))
-        logits = scorer(torch.as_tensor(histories[rows])).clone()
-        tgt = torch.as_tensor(targets[rows])
-        if negatives is not None:
-            batch_seen = None if seen is None else SequenceDataset.from_sequences(
-                [seen.sequence(int(r)) for r in rows], seen.n_items)
-            neg = torch.as_tensor(sample_negatives(logits.shape[1] - 1, targets[rows], negatives, batch_seen,
-                                                   seed=seed + lo))
-            logits = logits.gather(1, torch.cat([tgt.view(-1, 1), neg], 1))
-            tgt = torch.zeros_like(tgt)
-        elif seen is not None:
-            target_scores = logits.gather(1, tgt.view(-1, 1))
-            batch_rows, items = seen_mask_indices(seen, rows)
-            logits[torch.as_tensor(batch_rows), torch.as_tensor(items)] = float("-inf")
-            logits.scatter_(1, tgt.view(-1, 1), target_scores)
-        ranks.append(rank_of_target(logits, tgt))
+        logits = scorer(torch.as_tensor(histories[rows]))
+        ranks.append(batch_ranks(logits, targets[rows], rows, seen=seen, negatives=negatives, seed=seed + lo))
     return torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.int64)
+
+
+def batch_ranks(logits: torch.Tensor, targets: np.ndarray, rows: np.ndarray, *, seen: SequenceDataset | None = None,
+                negatives: int | None = None, seed: int = 0) -> torch.Tensor:
+    """Ranks of ``targets`` under ``logits [batch, n_items + 1]`` for users ``rows`` of ``seen``."""
+    logits = logits.detach().clone()
+    tgt = torch.as_tensor(np.asarray(targets, dtype=np.int64))
+    if negatives is not None:
+        batch_seen = None if seen is None else SequenceDataset.from_sequences(
+            [seen.sequence(int(r)) for r in rows], seen.n_items)
+        neg = torch.as_tensor(sample_negatives(logits.shape[1] - 1, np.asarray(targets), negatives, batch_seen,
+                                               seed=seed))
+        return rank_of_target(logits.gather(1, torch.cat([tgt.view(-1, 1), neg], 1)), torch.zeros_like(tgt))
+    if seen is not None:
+        target_scores = logits.gather(1, tgt.view(-1, 1))
+        batch_rows, items = seen_mask_indices(seen, rows)
+        logits[torch.as_tensor(batch_rows), torch.as_tensor(items)] = float("-inf")
+        logits.scatter_(1, tgt.view(-1, 1), target_scores)
+    return rank_of_target(logits, tgt)
+
+
+def evaluate_logits(logits: torch.Tensor, targets: np.ndarray, rows: np.ndarray | None = None, *,
+                    ks: Sequence[int] = (5, 10, 20), seen: SequenceDataset | None = None,
+                    negatives: int | None = None, seed: int = 0) -> dict[str, float]:
+    """HR@k / NDCG@k of precomputed logits (e.g. one fine-tuned model per user) for users ``rows`` of ``seen``."""
+    rows = np.arange(len(targets)) if rows is None else np.asarray(rows)
+    if logits.shape[0] != len(targets) or rows.shape != (len(targets),):
+        raise ConfigError(f"evaluate_logits: {logits.shape[0]} logit rows, {len(targets)} targets, "
+                          f"{rows.shape} rows")
+    return metrics_from_ranks(batch_ranks(logits, targets, rows, seen=seen, negatives=negatives, seed=seed), ks)
 
 
 def evaluate_seqrec(scorer: Scorer, histories: np.ndarray, targets: np.ndarray, *, ks: Sequence[int] = (5, 10, 20),

@@ -1,0 +1,84 @@
+"""Distilling a large sequential recommender into a device-sized one, at every position of every sequence.
+
+The student trains with :func:`tandem.models.seqrec_training.fit_seqrec` on the usual windows; at each
+labelled position the loss mixes Hinton et al.'s soft-target term (2015; :func:`distillation_loss`) with
+the ground-truth cross-entropy, so the student learns the teacher's whole next-item distribution, not only
+the one item that happened (logit distillation for recommenders as in Kang et al., "DE-RRD", CIKM 2020,
+and the ranking-distillation line of Tang & Wang, KDD 2018). The teacher runs in the cloud, under
+``no_grad``, on the same batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from tandem.core.errors import ConfigError
+from tandem.data.sequences import SequenceDataset
+from tandem.delivery.distill import distillation_loss
+from tandem.models.seqrec import SequentialRecommender
+from tandem.models.seqrec_data import SeqRecSplit
+from tandem.models.seqrec_training import FitResult, PositionLoss, fit_seqrec, position_logits
+
+
+def top_k_distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, targets: torch.Tensor,
+                            top_k: int = 50, temperature: float = 1.0, alpha: float = 0.5) -> torch.Tensor:
+    """Ranking-focused distillation: cross-entropy of the student (softmax over all items) against the
+    teacher's distribution renormalized over its ``top_k`` items, mixed with the label cross-entropy. Pure.
+
+    A student a tenth the teacher's size cannot copy the teacher's whole distribution over a large catalogue;
+    only the head matters for HR/NDCG@k, so the soft labels are restricted to it (after Tang & Wang's ranking
+    distillation, KDD 2018, which also distils the teacher's top-K only).
+    """
+    if top_k < 1 or temperature <= 0 or not 0.0 <= alpha <= 1.0:
+        raise ConfigError(f"top_k_distillation_loss: need top_k >= 1, temperature > 0, 0 <= alpha <= 1; got "
+                          f"{top_k}, {temperature}, {alpha}")
+    values, items = teacher_logits.topk(min(top_k, teacher_logits.shape[1]), dim=1)
+    soft = torch.softmax(values / temperature, dim=1)
+    log_student = torch.log_softmax(student_logits / temperature, dim=1)
+    soft_loss = -(soft * log_student.gather(1, items)).sum(1).mean() * temperature**2
+    hard_loss = torch.nn.functional.cross_entropy(student_logits, targets)
+    return alpha * soft_loss + (1.0 - alpha) * hard_loss
+
+
+def seqrec_distillation_loss(teacher: SequentialRecommender, temperature: float = 2.0, alpha: float = 0.5,
+                             top_k: int | None = None) -> PositionLoss:
+    """A :data:`PositionLoss` that distils ``teacher`` (frozen, eval mode) into the model being trained.
+
+    ``top_k=None`` is Hinton's full-distribution KD; an int uses :func:`top_k_distillation_loss`.
+    """
+    if temperature <= 0 or not 0.0 <= alpha <= 1.0 or (top_k is not None and top_k < 1):
+        raise ConfigError(f"seqrec_distillation_loss: need temperature > 0, 0 <= alpha <= 1 and top_k >= 1 or "
+                          f"None; got {temperature}, {alpha}, {top_k}")
+    teacher.eval()
+
+    def loss(model: SequentialRecommender, inputs: torch.Tensor, targets: torch.Tensor,
+             where: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            teacher_logits = position_logits(teacher, inputs, where)
+        student_logits = position_logits(model, inputs, where)
+        if top_k is not None:
+            return top_k_distillation_loss(student_logits, teacher_logits, targets, top_k, temperature, alpha)
+        return distillation_loss(student_logits, teacher_logits, targets, temperature=temperature, alpha=alpha)
+
+    return loss
+
+
+def distill_seqrec(teacher: SequentialRecommender, student: SequentialRecommender, train: SequenceDataset,
+                   split: SeqRecSplit | None = None, *, temperature: float = 2.0, alpha: float = 0.5,
+                   top_k: int | None = None, **fit_kwargs: Any) -> FitResult:
+    """Train ``student`` in place to imitate ``teacher`` (plus the labels); keyword args go to ``fit_seqrec``."""
+    if teacher.n_items != student.n_items:
+        raise ConfigError(f"distill_seqrec: teacher scores {teacher.n_items} items, student {student.n_items}")
+    if teacher.max_len < student.max_len:
+        raise ConfigError(f"distill_seqrec: teacher reads {teacher.max_len} items, fewer than the student's "
+                          f"{student.max_len}")
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    try:
+        loss = seqrec_distillation_loss(teacher, temperature, alpha, top_k)
+        return fit_seqrec(student, train, split, loss_fn=loss, **{"description": "distill", **fit_kwargs})
+    finally:
+        for p in teacher.parameters():
+            p.requires_grad_(True)

@@ -1,0 +1,56 @@
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from tandem.core.errors import ConfigError
+from tandem.delivery.bench import BenchConfig, bench_table, run_bench
+from tandem.delivery.cli import delivery_app
+from tandem.report.results import read_result
+
+TINY = {"epochs": 1, "max_len": 10, "onnx": False, "gru4rec": False, "finetune_users": 5, "personal_epochs": 1,
+        "latency_repeats": 5, "synthetic": {"n_users": 120, "n_items": 60, "n_clusters": 4, "seq_len": 12,
+                                            "min_seq_len": 4, "follow_prob": 0.5}}
+
+
+@pytest.fixture(scope="module")
+def tiny_result():
+    return run_bench(BenchConfig(**TINY), progress=False)
+
+
+def test_every_method_is_measured_on_quality_and_bytes(tiny_result):
+    names = [s.stage for s in tiny_result.stages]
+    assert names[0] == "cloud: SASRec large" and len(names) == 9
+    for stage in tiny_result.stages:
+        assert 0 <= stage.metrics["ndcg@10"] <= stage.metrics["hr@10"] <= 1
+        assert stage.metrics["params"] > 0
+    by_name = {s.stage: s for s in tiny_result.stages}
+    dense = by_name["device: SASRec small distilled"].metrics["bytes_per_device"]
+    assert by_name["device: SASRec small int8"].metrics["bytes_per_device"] < 0.6 * dense
+    mask = by_name["device: mask personalization (DIET-style)"].metrics
+    assert mask["bytes_per_device"] < 0.1 * dense and mask["device_parity_max_abs"] < 1e-4
+    assert by_name["device: generated parameters (DUET-style)"].metrics["device_parity_max_abs"] < 0.05
+    assert by_name["device: delta update v1 -> v2"].metrics["new_version"] == 2
+    assert tiny_result.config["data"]["n_users"] == 120
+    assert bench_table(tiny_result).row_count == len(names)
+
+
+def test_cli_writes_a_readable_result(tmp_path, monkeypatch):
+    import tandem.delivery.cli as cli
+
+    monkeypatch.setattr(cli, "QUICK", {**TINY, "synthetic": TINY["synthetic"]})
+    out = tmp_path / "bench.json"
+    res = CliRunner().invoke(delivery_app, ["bench", "--quick", "--no-progress", "--out", str(out), "--json",
+                                            "--no-onnx", "--no-gru4rec"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["kind"] == "delivery-bench"
+    assert read_result(out).stages[0].stage == "cloud: SASRec large"
+
+
+def test_bad_configuration_is_reported():
+    with pytest.raises(ConfigError, match="dataset"):
+        BenchConfig(dataset="netflix")
+    with pytest.raises(ConfigError, match="epochs"):
+        BenchConfig(epochs=0)
+    res = CliRunner().invoke(delivery_app, ["bench", "--dataset", "netflix", "--no-progress"])
+    assert res.exit_code == 2 and "dataset" in res.output
