@@ -1,1 +1,73 @@
-"""tandem.routing."""
+"""tandem.routing: cloud for device — when a device should ask the cloud's large model, and how answers combine.
+
+* request policies, one extension point (:class:`RequestPolicy`, registry :func:`get_policy`): ``never``,
+  ``always``, ``periodic``, ``random``, ``confidence``, ``inconsistency``, ``learned`` (IntellectReq-style
+  request value, :func:`fit_request_value`);
+* budget control (:class:`GlobalRateCap`, :class:`TokenBucket`) and calibration to a target rate
+  (:func:`calibrate`);
+* combination on the device (:func:`get_combiner`: small only, cloud list, score fusion, EdgeRec-style
+  re-ranking with fresh clicks);
+* the streaming session simulator (:class:`StreamSimulator`) that measures all of it on real sequences;
+* split computing (:mod:`tandem.routing.split`, Neurosurgeon-style partitioning).
+"""
+
+from tandem.routing.agent import AgentPolicy
+from tandem.routing.budget import BudgetChain, GlobalRateCap, TokenBucket, cap_requests, token_bucket_step
+from tandem.routing.calibrate import Calibration, calibrate, quantile_threshold
+from tandem.routing.combine import Combiner, HeldAnswer, available_combiners, get_combiner
+from tandem.routing.policy import RequestPolicy, ThresholdPolicy, available_policies, get_policy, register_policy
+from tandem.routing.scorers import CloudTable, FactorizedDevice, ModelCloud, ModelDevice
+from tandem.routing.signals import FEATURES, StepSignals, feature_matrix, signals_from_features
+from tandem.routing.split import LayerProfile, PowerModel, choose_partition, partition_costs, profile_stages
+from tandem.routing.split_run import SplitRun, measure_partitions, run_split, split_cnn
+from tandem.routing.stream import StreamRun, StreamSimulator
+from tandem.routing.stream_state import StepLog
+from tandem.routing.streams import Streams, UserSplit, split_users
+from tandem.routing.value_model import RequestValueModel, captured_gain, fit_request_value
+
+__all__ = [
+    "FEATURES",
+    "AgentPolicy",
+    "BudgetChain",
+    "Calibration",
+    "CloudTable",
+    "Combiner",
+    "FactorizedDevice",
+    "GlobalRateCap",
+    "HeldAnswer",
+    "LayerProfile",
+    "ModelCloud",
+    "ModelDevice",
+    "PowerModel",
+    "RequestPolicy",
+    "RequestValueModel",
+    "SplitRun",
+    "StepLog",
+    "StepSignals",
+    "StreamRun",
+    "StreamSimulator",
+    "Streams",
+    "ThresholdPolicy",
+    "TokenBucket",
+    "UserSplit",
+    "available_combiners",
+    "available_policies",
+    "calibrate",
+    "cap_requests",
+    "captured_gain",
+    "choose_partition",
+    "feature_matrix",
+    "fit_request_value",
+    "get_combiner",
+    "get_policy",
+    "measure_partitions",
+    "partition_costs",
+    "profile_stages",
+    "quantile_threshold",
+    "register_policy",
+    "run_split",
+    "signals_from_features",
+    "split_cnn",
+    "split_users",
+    "token_bucket_step",
+]

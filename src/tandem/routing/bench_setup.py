@@ -1,0 +1,163 @@
+"""Everything the routing benchmark needs before any policy runs: data, the user split, the two models
+(trained once and cached on disk), and the simulators of the log users and the evaluation users.
+
+The cloud's large model and the device's small model are SASRec (Kang & McAuley, ICDM 2018) or GRU4Rec
+(Hidasi et al., ICLR 2016) at tandem's named ``large`` / ``small`` sizes (:data:`tandem.models.seqrec.SIZES`),
+trained on the *train* users only, early-stopped on those users' validation items. The *log* users' streams
+train and calibrate the policies; the *eval* users' streams measure them. No user is in two roles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tandem.core.errors import ConfigError
+from tandem.data.movielens import load_movielens_100k
+from tandem.data.paths import dataset_dir
+from tandem.data.sequences import SequenceDataset, load_s3rec
+from tandem.data.synthetic import make_synthetic_fleet
+from tandem.fleet.sampling import sample_fleet
+from tandem.models.seqrec import SequentialRecommender, build_seqrec
+from tandem.models.seqrec_data import leave_one_out_split
+from tandem.models.seqrec_training import fit_seqrec
+from tandem.routing.combine import get_combiner
+from tandem.routing.scorers import CloudTable, FactorizedDevice, ModelCloud
+from tandem.routing.stream import StreamSimulator
+from tandem.routing.streams import Streams, UserSplit, split_users
+
+DATASETS = ("ml-100k", "beauty", "synthetic")
+
+
+@dataclass
+class RouteBenchConfig:
+    """Knobs of ``tandem route bench`` (defaults are the published run)."""
+
+    dataset: str = "ml-100k"
+    data_root: str | None = None
+    arch: str = "sasrec"
+    max_len: int = 50
+    n_candidates: int = 100
+    combiner: str = "fusion"
+    fusion_weight: float = 0.5
+    rates: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.5)
+    policies: tuple[str, ...] = ("periodic", "random", "confidence", "inconsistency", "learned")
+    log_rates: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.5)
+    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    epochs: int = 200
+    patience: int = 5
+    max_train_seconds: float = 1200.0
+    max_users: int | None = None
+    synthetic_users: int = 3000
+    cloud_gflops: float = 1000.0
+    k: int = 10
+    seed: int = 0
+    cache_dir: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise ConfigError(f"route bench: unknown dataset {self.dataset!r}; choose from {DATASETS}")
+        if not self.rates or any(not 0.0 < r < 1.0 for r in self.rates):
+            raise ConfigError(f"route bench: rates must lie strictly between 0 and 1, got {self.rates}")
+        if any(not 0.0 < r <= 1.0 for r in self.log_rates) or not self.log_rates:
+            raise ConfigError(f"route bench: log_rates must lie in (0, 1], got {self.log_rates}")
+        if self.max_users is not None and self.max_users < 10:
+            raise ConfigError(f"route bench: max_users must be >= 10, got {self.max_users}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+def load_dataset(config: RouteBenchConfig) -> SequenceDataset:
+    """The benchmark's sequences: MovieLens-100k, Amazon Beauty (S3-Rec) or the synthetic fleet."""
+    if config.dataset == "synthetic":
+        return make_synthetic_fleet(config.synthetic_users, n_items=1000, seq_len=50, min_seq_len=10,
+                                    seed=config.seed).sequences
+    if config.dataset == "ml-100k":
+        return load_movielens_100k(dataset_dir("movielens-100k", config.data_root)).to_sequences()
+    return load_s3rec(dataset_dir("amazon-s3rec", config.data_root))
+
+
+def _subsample(ds: SequenceDataset, n: int | None, seed: int) -> SequenceDataset:
+    if n is None or ds.n_users <= n:
+        return ds
+    rows = np.sort(np.random.default_rng(seed).choice(ds.n_users, n, replace=False))
+    return SequenceDataset.from_sequences([ds.sequence(int(r)) for r in rows], ds.n_items, ds.user_ids[rows])
+
+
+def _fingerprint(ds: SequenceDataset, **params: Any) -> str:
+    h = hashlib.sha256(ds.items.tobytes() + ds.offsets.tobytes())
+    h.update(json.dumps(params, sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
+def trained_model(config: RouteBenchConfig, train: SequenceDataset, size: str, *, progress: bool = False
+                  ) -> tuple[SequentialRecommender, dict[str, Any]]:
+    """A ``size`` model trained on ``train`` (loaded from ``config.cache_dir`` when trained before)."""
+    torch.manual_seed(config.seed)
+    model = build_seqrec(config.arch, train.n_items, config.max_len, size)
+    params = {"arch": config.arch, "size": size, "max_len": config.max_len, "seed": config.seed,
+              "epochs": config.epochs, "patience": config.patience, "config": model.config()}
+    key = f"{config.dataset}-{config.arch}-{size}-{_fingerprint(train, **params)}"
+    path = Path(config.cache_dir) / f"{key}.pt" if config.cache_dir else None
+    if path is not None and path.is_file():
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(saved["state"])
+        return model.eval(), {**json.loads(saved["info"]), "cached": True}
+    split = leave_one_out_split(train, config.max_len)
+    fit = fit_seqrec(model, split.train, split, epochs=config.epochs, patience=config.patience,
+                     max_seconds=config.max_train_seconds, seed=config.seed, progress=progress,
+                     description=f"train {size} {config.arch}")
+    info = {"best_epoch": fit.best_epoch, "epochs_run": fit.epochs_run, "train_seconds": round(fit.seconds, 1),
+            "stopped": fit.stopped, "valid": {k: v for k, v in fit.best_metrics.items() if "@" in k}}
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"state": model.state_dict(), "info": json.dumps(info)}, path)
+    return model.eval(), {**info, "cached": False}
+
+
+@dataclass
+class BenchSetup:
+    """The prepared benchmark: the split, both models, and a simulator for the log and the eval users."""
+
+    config: RouteBenchConfig
+    split: UserSplit
+    large: SequentialRecommender
+    small: SequentialRecommender
+    model_info: dict[str, Any]
+    log_sim: StreamSimulator
+    eval_sim: StreamSimulator
+
+
+def simulator(config: RouteBenchConfig, seqs: SequenceDataset, large: SequentialRecommender,
+              small: SequentialRecommender, *, seed: int, progress: bool = False) -> StreamSimulator:
+    """A simulator over ``seqs`` with precomputed device vectors and cloud answers (both models run once)."""
+    streams = Streams(seqs)
+    device = FactorizedDevice.precompute(small, streams, progress=progress)
+    cloud = CloudTable.precompute(ModelCloud(large, config.n_candidates, config.max_len), streams, progress=progress)
+    combiner = get_combiner("fusion", weight=config.fusion_weight) if config.combiner == "fusion" \
+        else get_combiner(config.combiner)
+    return StreamSimulator(streams, device, cloud, combiner=combiner, fleet=sample_fleet(max(seqs.n_users, 1),
+                           seed=seed), k=config.k, cloud_gflops=config.cloud_gflops, seed=seed, progress=progress)
+
+
+def prepare(config: RouteBenchConfig, *, progress: bool = False) -> BenchSetup:
+    """Load, split by user, train (or load) both models, and build the log and eval simulators."""
+    split = split_users(load_dataset(config), config.fractions, seed=config.seed)
+    split = UserSplit(split.train, _subsample(split.log, config.max_users, config.seed + 1),
+                      _subsample(split.eval, config.max_users, config.seed + 2))
+    large, large_info = trained_model(config, split.train, "large", progress=progress)
+    small, small_info = trained_model(config, split.train, "small", progress=progress)
+    info = {"large": {**large_info, "config": large.config(), "flops_per_request": large.flops_per_example()},
+            "small": {**small_info, "config": small.config(), "flops_per_step": small.flops_per_example()},
+            "users": {"train": split.train.n_users, "log": split.log.n_users, "eval": split.eval.n_users}}
+    log_sim = simulator(config, split.log, large, small, seed=config.seed + 1, progress=progress)
+    eval_sim = simulator(config, split.eval, large, small, seed=config.seed + 2, progress=progress)
+    return BenchSetup(config, split, large, small, info, log_sim, eval_sim)

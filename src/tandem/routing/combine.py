@@ -1,0 +1,216 @@
+"""How a device ranks with what it holds: the combiner extension point (small only, cloud list, fusion, re-rank).
+
+A combiner has two faces that must agree:
+
+* :meth:`Combiner.combine` — what a real device runs: the small model's log-probabilities over the whole
+  catalogue (``[B, n_items + 1]``, already-clicked items ``-inf``) plus the held cloud answer
+  (:class:`HeldAnswer`) in, one score per item out; the device shows the top of that ranking.
+* :meth:`Combiner.target_rank` — what the simulator runs: the 0-based rank of the clicked item under that
+  same ranking, computed from a :class:`RankQuery` (the small model's top ``T`` log-probabilities from the
+  step digest plus the candidates' scores) in ``O(candidates)`` per step. It is exact whenever the rank is
+  below ``T - N - 1`` (so below ``k`` with ``T >= k + N + 1``) and otherwise some value at least that large.
+  Ties count against the target, as in :func:`tandem.models.ranking.rank_of_target`.
+
+The maths of fusion and re-ranking lives in :mod:`tandem.routing.fusion` and :mod:`tandem.routing.rerank`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, ClassVar
+
+import torch
+
+from tandem.core.errors import ConfigError
+from tandem.routing.fusion import fuse_log_probs
+from tandem.routing.rerank import fresh_click_similarity, rerank_scores
+
+SHOWN_FIRST = 1e4
+"""Added to the scores of the cloud's candidates by list-based combiners, so they rank above everything else."""
+
+
+@dataclass
+class HeldAnswer:
+    """The cloud answer each device holds: candidate ``ids``/``logp`` ``[B, N]`` (``-inf`` = empty or clicked),
+    the ``fresh`` clicks since it was made ``[B, M]`` (0 = none), and the device's ``item_vectors`` if any."""
+
+    ids: torch.Tensor
+    logp: torch.Tensor
+    fresh: torch.Tensor
+    item_vectors: torch.Tensor | None = None
+
+
+@dataclass
+class RankQuery:
+    """One step per row, for :meth:`Combiner.target_rank` (``-inf`` marks clicked or missing entries).
+
+    Fields: ``target [B]`` item clicked next; ``target_small [B]`` its small-model log-prob; ``top_small [B, T]``
+    the small model's best log-probs, sorted descending; ``n_unseen [B]`` items not clicked yet; ``held`` the
+    cloud answer; ``cand_small [B, N]`` the small model's log-probs of the held candidates.
+    """
+
+    target: torch.Tensor
+    target_small: torch.Tensor
+    top_small: torch.Tensor
+    n_unseen: torch.Tensor
+    held: HeldAnswer
+    cand_small: torch.Tensor
+
+    @cached_property
+    def valid(self) -> torch.Tensor:
+        """Candidates that can be shown: sent by the cloud and not clicked yet."""
+        h = self.held
+        return torch.isfinite(h.logp) & torch.isfinite(self.cand_small) & (h.ids > 0)
+
+    @cached_property
+    def target_in(self) -> torch.Tensor:
+        """``[B, N]`` whether each entry is the (showable) target."""
+        return self.valid & (self.held.ids == self.target.view(-1, 1))
+
+    def noncandidates_at_least(self, x: torch.Tensor) -> torch.Tensor:
+        """Unseen items outside the valid candidates, other than the target, with small log-prob >= ``x``."""
+        everything = (self.top_small >= x.view(-1, 1)).sum(1)
+        target = (~self.target_in.any(1)) & torch.isfinite(self.target_small) & (self.target_small >= x)
+        return everything - target.long() - (self.valid & (self.cand_small >= x.view(-1, 1))).sum(1)
+
+
+def _missed(q: RankQuery, rank: torch.Tensor) -> torch.Tensor:
+    """Targets the device cannot show (clicked before: a repeat) rank behind everything."""
+    return torch.where(torch.isfinite(q.target_small), rank, q.n_unseen + 1)
+
+
+class Combiner(ABC):
+    """Scores every item from the small model's fresh log-probabilities and the held cloud answer."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def combine(self, small_logp: torch.Tensor, held: HeldAnswer) -> torch.Tensor:
+        """``[B, n_items + 1]`` scores (higher first); ``-inf`` where ``small_logp`` is ``-inf``."""
+
+    @abstractmethod
+    def target_rank(self, q: RankQuery) -> torch.Tensor:
+        """0-based rank ``[B]`` of ``q.target`` under :meth:`combine`'s ranking (exact while small)."""
+
+    def get_params(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+def _list_first(small_logp: torch.Tensor, held: HeldAnswer, cand_scores: torch.Tensor) -> torch.Tensor:
+    """Candidates (by ``cand_scores``) above every other item (by the small model); clicked items stay excluded.
+
+    Computed in float64 so that the ``SHOWN_FIRST`` offset does not round nearby candidate scores together.
+    """
+    out = small_logp.double()
+    valid = torch.isfinite(cand_scores) & (held.ids > 0)
+    rows = valid.nonzero(as_tuple=True)
+    out[rows[0], held.ids[rows]] = SHOWN_FIRST + cand_scores[rows].double()
+    return torch.where(torch.isfinite(small_logp), out, small_logp.double())
+
+
+def _list_first_rank(q: RankQuery, cand_scores: torch.Tensor) -> torch.Tensor:
+    valid, hit = q.valid, q.target_in
+    t_score = torch.where(hit, cand_scores, torch.zeros_like(cand_scores)).sum(1)
+    inside = (valid & ~hit & (cand_scores >= t_score.view(-1, 1))).sum(1)
+    outside = valid.sum(1) + q.noncandidates_at_least(q.target_small)
+    return _missed(q, torch.where(hit.any(1), inside, outside))
+
+
+class SmallOnly(Combiner):
+    """Ignore the cloud: the small model's own ranking (what ``never`` shows)."""
+
+    name = "small"
+
+    def combine(self, small_logp: torch.Tensor, held: HeldAnswer) -> torch.Tensor:
+        return small_logp
+
+    def target_rank(self, q: RankQuery) -> torch.Tensor:
+        return _missed(q, (q.top_small >= q.target_small.view(-1, 1)).sum(1) - 1)
+
+
+class CloudList(Combiner):
+    """Show the held cloud list as the cloud ordered it (minus clicked items), then the small model's items."""
+
+    name = "cloud"
+
+    def combine(self, small_logp: torch.Tensor, held: HeldAnswer) -> torch.Tensor:
+        return _list_first(small_logp, held, held.logp)
+
+    def target_rank(self, q: RankQuery) -> torch.Tensor:
+        return _list_first_rank(q, q.held.logp)
+
+
+class Fusion(Combiner):
+    """Score fusion over the whole catalogue: ``(1 - weight) * small + weight * cloud`` log-probabilities."""
+
+    name = "fusion"
+
+    def __init__(self, weight: float = 0.5) -> None:
+        if not 0.0 <= weight <= 1.0:
+            raise ConfigError(f"Fusion: weight must be in [0, 1], got {weight}")
+        self.weight = float(weight)
+
+    def combine(self, small_logp: torch.Tensor, held: HeldAnswer) -> torch.Tensor:
+        return fuse_log_probs(small_logp, held.ids, held.logp, self.weight)
+
+    def target_rank(self, q: RankQuery) -> torch.Tensor:
+        w, valid, hit = self.weight, q.valid, q.target_in
+        has, t_in = valid.any(1), hit.any(1)
+        zero = torch.zeros_like(q.held.logp)
+        floor = torch.where(valid, q.held.logp, torch.full_like(zero, float("inf"))).min(1).values
+        fused = (1 - w) * torch.where(valid, q.cand_small, zero) + w * torch.where(valid, q.held.logp, zero)
+        t_cloud = torch.where(t_in, torch.where(hit, q.held.logp, zero).sum(1), floor)
+        t_fused = (1 - w) * q.target_small + w * t_cloud
+        inside = (valid & ~hit & (fused >= t_fused.view(-1, 1))).sum(1)
+        if w < 1.0:
+            x = torch.where(t_in, (t_fused - w * floor) / (1 - w), q.target_small)
+            outside = q.noncandidates_at_least(x)
+        else:  # every non-candidate scores the floor
+            n_out = q.n_unseen - valid.sum(1) - (~t_in).long()
+            outside = torch.where(floor >= t_cloud, n_out, torch.zeros_like(n_out))
+        rank = torch.where(has, inside + outside, SmallOnly().target_rank(q))
+        return _missed(q, rank)
+
+
+class Rerank(Combiner):
+    """EdgeRec-style: the held candidates re-ranked by cloud score, fresh small score and fresh-click similarity."""
+
+    name = "rerank"
+
+    def __init__(self, cloud_weight: float = 1.0, small_weight: float = 1.0, click_weight: float = 1.0) -> None:
+        if min(cloud_weight, small_weight) < 0:
+            raise ConfigError("Rerank: cloud_weight and small_weight must be >= 0")
+        self.cloud_weight, self.small_weight, self.click_weight = float(cloud_weight), float(small_weight), \
+            float(click_weight)
+
+    def _scores(self, held: HeldAnswer, small_on: torch.Tensor) -> torch.Tensor:
+        if held.item_vectors is not None and self.click_weight:
+            sim = fresh_click_similarity(held.ids, held.fresh, held.item_vectors)
+        else:
+            sim = torch.zeros_like(held.logp)
+        return rerank_scores(held.logp, small_on, sim, (self.cloud_weight, self.small_weight, self.click_weight))
+
+    def combine(self, small_logp: torch.Tensor, held: HeldAnswer) -> torch.Tensor:
+        return _list_first(small_logp, held, self._scores(held, small_logp.gather(1, held.ids)))
+
+    def target_rank(self, q: RankQuery) -> torch.Tensor:
+        return _list_first_rank(q, self._scores(q.held, q.cand_small))
+
+
+_COMBINERS: dict[str, type[Combiner]] = {c.name: c for c in (SmallOnly, CloudList, Fusion, Rerank)}
+
+
+def available_combiners() -> list[str]:
+    return sorted(_COMBINERS)
+
+
+def get_combiner(name: str, **kwargs: Any) -> Combiner:
+    """Build a combiner by name (``small``, ``cloud``, ``fusion``, ``rerank``) with keyword arguments."""
+    if name not in _COMBINERS:
+        raise ConfigError(f"unknown combiner {name!r}; available: {available_combiners()}")
+    try:
+        return _COMBINERS[name](**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"combiner {name!r}: {exc}") from None

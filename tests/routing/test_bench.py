@@ -1,0 +1,29 @@
+import json
+
+import pytest
+
+from tandem.report.results import read_result, write_result
+from tandem.routing.bench import run_bench
+from tandem.routing.bench_report import curve_table, plot_curves, summary_tables, to_result
+from tandem.routing.bench_setup import RouteBenchConfig
+
+
+@pytest.mark.slow
+def test_bench_end_to_end_on_a_tiny_synthetic_fleet(tmp_path) -> None:
+    config = RouteBenchConfig(dataset="synthetic", synthetic_users=150, epochs=1, rates=(0.2,),
+                              policies=("random", "learned"), log_rates=(0.2, 0.5), cache_dir=str(tmp_path / "c"),
+                              extra={"value_rounds": 1})
+    outcome = run_bench(config)
+    assert outcome.never.request_rate == 0.0 and outcome.always.request_rate == 1.0
+    assert {p.policy for p in outcome.points} == {"random", "learned"}
+    for p in outcome.points:
+        assert 0.1 < p.run.request_rate < 0.3  # calibrated on log users, measured on eval users
+    result = to_result(outcome)
+    path = write_result(result, tmp_path / "r.json")
+    again = read_result(path)
+    assert again.kind == "routing" and len(again.stages) == 4 and len(again.curves) == 3
+    assert json.loads(path.read_text())["config"]["headline"]
+    assert plot_curves([outcome], tmp_path / "p.png").stat().st_size > 1000
+    assert curve_table(outcome).row_count == 4 and len(summary_tables(outcome)) == 3
+    cached = run_bench(config)  # models come from the cache the first run wrote
+    assert cached.setup_info["large"]["cached"] and cached.never.metrics == outcome.never.metrics

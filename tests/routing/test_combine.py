@@ -1,0 +1,51 @@
+import pytest
+import torch
+
+from tandem.core.errors import ConfigError
+from tandem.models.ranking import rank_of_target
+from tandem.routing import available_combiners, get_combiner
+from tandem.routing.combine import HeldAnswer, RankQuery
+
+K = 10
+
+
+def random_case(seed: int, b: int = 300, items: int = 60, n: int = 12):
+    g = torch.Generator().manual_seed(seed)
+    seen = torch.rand(b, items + 1, generator=g) < 0.2
+    seen[:, 0] = True
+    slogp = torch.log_softmax((torch.randn(b, items + 1, generator=g) * 2).masked_fill(seen, float("-inf")), 1)
+    ids = torch.stack([torch.randperm(items, generator=g)[:n] + 1 for _ in range(b)])
+    cloud = torch.sort(torch.randn(b, n, generator=g) - 3, descending=True, dim=1).values
+    cloud[torch.rand(b, generator=g) < 0.2] = float("-inf")  # devices holding no answer
+    cloud = cloud.masked_fill(seen.gather(1, ids), float("-inf"))
+    target = torch.where(torch.rand(b, generator=g) < 0.5, ids[:, 3], torch.randint(1, items + 1, (b,), generator=g))
+    held = HeldAnswer(ids, cloud, torch.randint(0, items + 1, (b, 3), generator=g), torch.randn(items + 1, 4))
+    query = RankQuery(target, slogp.gather(1, target.view(-1, 1)).squeeze(1), slogp.topk(K + n + 1, 1).values,
+                      (~seen).sum(1), held, slogp.gather(1, ids))
+    return slogp, held, target, query
+
+
+@pytest.mark.parametrize(("name", "kwargs"), [
+    ("small", {}), ("cloud", {}), ("fusion", {"weight": 0.5}), ("fusion", {"weight": 0.0}),
+    ("fusion", {"weight": 1.0}), ("fusion", {"weight": 0.8}), ("rerank", {}), ("rerank", {"click_weight": 0.0}),
+])
+def test_fast_target_rank_equals_full_ranking(name: str, kwargs: dict) -> None:
+    combiner = get_combiner(name, **kwargs)
+    for seed in range(3):
+        slogp, held, target, query = random_case(seed)
+        full = rank_of_target(combiner.combine(slogp, held), target)
+        fast = combiner.target_rank(query)
+        inside = full < K
+        assert inside.sum() > 10  # the check is not vacuous
+        assert torch.equal(fast[inside], full[inside])
+        assert bool((fast[~inside] >= K).all())
+
+
+def test_registry_and_errors() -> None:
+    assert available_combiners() == ["cloud", "fusion", "rerank", "small"]
+    with pytest.raises(ConfigError, match="unknown combiner"):
+        get_combiner("median")
+    with pytest.raises(ConfigError):
+        get_combiner("fusion", weight=2.0)
+    with pytest.raises(ConfigError):
+        get_combiner("rerank", cloud_weight=-1.0)

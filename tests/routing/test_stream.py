@@ -1,0 +1,80 @@
+import numpy as np
+import pytest
+import torch
+
+from tandem.core.errors import ConfigError
+from tandem.models.ranking import rank_of_target
+from tandem.routing import GlobalRateCap, StreamSimulator, get_policy
+from tandem.routing.digest import seen_mask
+from tandem.routing.payloads import PayloadSizer
+from tandem.routing.stream_state import ndcg_at
+
+
+def test_ndcg_at_by_hand() -> None:
+    assert ndcg_at(torch.tensor([0, 1, 10]), 10).tolist() == pytest.approx([1.0, 1 / np.log2(3), 0.0])
+
+
+def test_never_equals_the_small_models_own_full_ranking(tiny, tiny_sim) -> None:
+    s = tiny.streams
+    run = tiny_sim.run(get_policy("never"))
+    steps = np.arange(s.n_steps)
+    logits = tiny.device.logits(s, steps).masked_fill(seen_mask(s, steps), float("-inf"))
+    ranks = rank_of_target(logits, torch.as_tensor(s.targets(steps)))
+    assert run.requests == 0 and run.bytes_up == 0 and run.bytes_down == 0
+    assert run.metrics["ndcg@10"] == pytest.approx(float(ndcg_at(ranks, 10).mean()))
+    assert np.array_equal(np.minimum(run.ranks, 10), np.minimum(ranks.numpy(), 10))
+
+
+def test_always_with_the_cloud_list_is_the_fresh_large_list(tiny, tiny_sim) -> None:
+    s = tiny.streams
+    run = tiny_sim.with_combiner("cloud").run(get_policy("always"))
+    steps = np.arange(s.n_steps)
+    ids, _ = tiny.table.answer(s, steps)
+    seen = seen_mask(s, steps)
+    small = tiny.device.logits(s, steps).masked_fill(seen, float("-inf"))
+    hits = 0
+    for row, target in enumerate(s.targets(steps).tolist()):
+        shown = [i for i in ids[row].tolist() if i > 0 and not seen[row, i]]  # the cloud's list first ...
+        rest = small[row].clone()
+        rest[shown] = float("-inf")
+        shown += rest.argsort(descending=True)[: 10 - len(shown)].tolist()  # ... then the small model's best
+        hits += target in shown[:10]
+    assert run.request_rate == 1.0
+    assert run.metrics["hr@10"] == pytest.approx(hits / s.n_steps)
+    sizes = PayloadSizer().request_bytes(np.minimum(s.step_position, tiny.cloud.max_len))
+    assert run.bytes_up == int(sizes.sum())
+    assert run.cloud_flops == pytest.approx(s.n_steps * tiny.table.flops_per_request)
+
+
+def test_periodic_requests_exactly_every_k_steps(tiny_sim, tiny) -> None:
+    run = tiny_sim.run(get_policy("periodic", period=3))
+    n = tiny.streams.steps_per_user
+    assert run.requests == int(np.ceil(n / 3).sum())
+    assert run.requested[tiny.streams.step_offsets[:-1][n > 0]].all()  # first step of every stream asks
+
+
+def test_logged_gains_under_never_sum_to_the_always_gap(tiny_sim) -> None:
+    never, always = tiny_sim.run(get_policy("never")), tiny_sim.run(get_policy("always"))
+    logged = tiny_sim.run(get_policy("never"), log=True)
+    assert logged.log is not None and logged.log.features.shape[0] == never.n_steps
+    assert logged.metrics == never.metrics
+    gap = always.metrics["ndcg@10"] - never.metrics["ndcg@10"]
+    assert float(logged.log.gains.mean()) == pytest.approx(gap, abs=1e-9)
+
+
+def test_random_is_reproducible_and_budget_caps_it(tiny_sim) -> None:
+    a = tiny_sim.run(get_policy("random", rate=0.4, seed=5))
+    b = tiny_sim.run(get_policy("random", rate=0.4, seed=5))
+    assert np.array_equal(a.requested, b.requested) and a.metrics == b.metrics
+    capped = tiny_sim.run(get_policy("always"), GlobalRateCap(0.25))
+    assert capped.request_rate <= 0.25 + 1e-9 and capped.request_rate > 0.2
+    assert capped.latency_p95_s > 0.0
+
+
+def test_bad_configuration_is_rejected(tiny) -> None:
+    with pytest.raises(ConfigError, match="k >= 1"):
+        StreamSimulator(tiny.streams, tiny.device, tiny.table, k=0)
+    sim = StreamSimulator(tiny.streams, tiny.device, tiny.table)
+    with pytest.raises(ConfigError, match="digest"):
+        StreamSimulator(tiny.streams, tiny.device, tiny.table, digest=sim.digest.__class__(
+            *(getattr(sim.digest, f)[:3] for f in sim.digest.__dataclass_fields__)))
