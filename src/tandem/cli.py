@@ -123,6 +123,7 @@ SUBCOMMANDS = (
     ("tandem.server.cli", "serve_app", "serve", "Run the cloud server."),
     ("tandem.device.cli", "device_app", "device", "Run device agents against a server."),
     ("tandem.report.cli", "report_app", "report", "Turn result JSON files into a self-contained HTML report."),
+    ("tandem.text.cli", "text_app", "text", "Large-small collaboration on text: SST-2 distillation and cascade."),
 )
 
 
