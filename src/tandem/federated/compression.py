@@ -7,11 +7,14 @@
   codes pack into ``bits`` bits (8 or 4), one float32 norm per bucket. ``norm="l2"`` is the paper's; the
   default ``"max"`` (the bucket's max |x|, as in many implementations) has lower variance at 4 bits.
 * :class:`CompressedUplink`: a client hook (:mod:`tandem.federated.hooks`) that encodes each client's
-  *update* ``w_k - w`` with any registered codec (``topk``, ``qsgd``, ``fp16``, ``int8``, ``fp32``) into a
-  real :func:`tandem.core.envelope.encode_state` payload, counts ``len(payload)`` as its uplink bytes, and
-  replaces the update by what the server decodes. With ``error_feedback`` the client keeps the residual
-  ``e_k <- (u_k + e_k) - decode(encode(u_k + e_k))`` and adds it to its next update (Stich, Cordonnier
-  and Jaggi, "Sparsified SGD with Memory", NeurIPS 2018; Karimireddy et al. 2019, EF-SGD).
+  *update* ``w_k - w`` with any registered codec (``sparseq``, ``topk``, ``qsgd``, ``fp16``, ``int8``,
+  ``fp32``) into a real :func:`tandem.core.envelope.encode_state` payload, counts ``len(payload)`` as its
+  uplink bytes, and replaces the update by what the server decodes. With ``error_feedback`` the client keeps
+  the residual ``e_k <- (u_k + e_k) - decode(encode(u_k + e_k))`` and adds it to its next update (Stich,
+  Cordonnier and Jaggi, "Sparsified SGD with Memory", NeurIPS 2018; Karimireddy et al. 2019, EF-SGD).
+* ``sparseq`` (:mod:`tandem.federated.sparse_codec`): top-k with bitmask/delta-varint indices and int8/int4
+  values, the codec that cuts uplink bytes >= 10x on the reference workload within a point of fp32
+  (``benchmarks/trust_compression.py``); with error feedback its value rounding error is fed back too.
 
 On a real fleet the device agent calls ``hook.transform`` and sends the payload; the server rebuilds the
 parameters with :func:`params_from_payload`.
@@ -32,6 +35,7 @@ from tandem.core.envelope import decode_state, encode_state
 from tandem.core.errors import ConfigError, PayloadError
 from tandem.federated.hooks import PerClientHook, update_of, with_update
 from tandem.federated.robust import flatten, unflatten
+from tandem.federated.sparse_codec import SparseQuantCodec  # noqa: F401  (registers the ``sparseq`` codec)
 from tandem.federated.strategy import ClientResult, Params
 
 
@@ -144,13 +148,14 @@ class CompressedUplink(PerClientHook):
     Parameters
     ----------
     codec:
-        Registered codec name (``"topk"``, ``"qsgd"``, ``"fp16"``, ``"int8"``, ``"fp32"``) or a codec instance.
+        Registered codec name (``"sparseq"``, ``"topk"``, ``"qsgd"``, ``"fp16"``, ``"int8"``, ``"fp32"``) or a
+        codec instance.
     error_feedback:
         Keep each client's compression residual and add it to its next update (Stich et al. 2018).
     compress:
         ``"zstd"`` to compress the payload body too.
     **codec_kwargs:
-        Passed to the codec (``fraction=0.01`` for top-k, ``bits=4`` for QSGD).
+        Passed to the codec (``fraction=0.15, bits=4`` for ``sparseq``, ``bits=4`` for QSGD).
 
     Learned state: ``residuals_`` (client id -> float32 vector), ``bytes_by_round_`` (round -> uplink bytes),
     ``dense_bytes_by_round_`` (what the same updates cost as fp32 payloads, for the ratio).
