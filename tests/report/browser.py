@@ -25,3 +25,16 @@ def run_chromium(profile: Path, url: str, *args: str, timeout_s: float = 120) ->
         return subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=True)
     except subprocess.TimeoutExpired:
         pytest.fail(f"headless Chromium did not finish within {timeout_s:.0f} s")
+
+
+def screenshot(profile: Path, url: str, out: Path, *, size: tuple[int, int] = (1280, 1000), wait_ms: int = 0) -> Path:
+    """A PNG of ``url`` at ``size`` (after ``wait_ms`` of virtual time), palette-compressed so docs stay small."""
+    from PIL import Image
+
+    raw = out.with_suffix(".raw.png")
+    budget = [f"--virtual-time-budget={wait_ms}"] if wait_ms else []
+    run_chromium(profile, url, f"--window-size={size[0]},{size[1]}", *budget, f"--screenshot={raw}")
+    with Image.open(raw) as image:
+        image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(out, optimize=True)
+    raw.unlink()
+    return out

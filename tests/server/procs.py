@@ -1,13 +1,17 @@
-"""Start a real ``tandem serve`` process on a free loopback port, and stop it (the integration tests' helper)."""
+"""Start a real ``tandem serve`` process on a free loopback port, and stop it (the integration tests' helper);
+or serve an app built in the test with uvicorn in a thread (for a browser to open)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -60,3 +64,24 @@ class ServerProcess:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill9()
+
+
+@contextlib.contextmanager
+def serve_in_thread(app: object, timeout: float = 20.0) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free loopback port in a daemon thread; yields its base URL."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    end = time.monotonic() + timeout
+    while not server.started:
+        if time.monotonic() > end or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -1,7 +1,8 @@
 """Run many device agents in one process (threads), as ``tandem device --devices N`` does.
 
-Each agent enrolls, pulls and verifies the model, runs collaborative inference on part of its own data
-(logging its request decisions), then answers federated rounds until it has done ``rounds`` of them or
+Each agent enrolls (its profile names a device tier drawn by :func:`~tandem.fleet.sample_fleet`, which the
+server's dashboard groups by), pulls and verifies the model, runs collaborative inference on part of its own
+data (logging its request decisions), then answers federated rounds until it has done ``rounds`` of them or
 ``duration_s`` runs out. Agent ``i`` holds client ``offset + i`` of the demo task's population.
 """
 
@@ -18,6 +19,7 @@ import numpy as np
 from tandem.device.agent import DeviceAgent
 from tandem.device.policy import ConfidencePolicy
 from tandem.device.trainer import DeviceData
+from tandem.fleet import sample_fleet
 from tandem.server.demo import DemoTask
 
 
@@ -35,11 +37,17 @@ class FleetReport:
 
 
 def run_agent(
-    agent: DeviceAgent, rounds: int, deadline: float, infer_rows: int, report: FleetReport, lock: threading.Lock
+    agent: DeviceAgent,
+    rounds: int,
+    deadline: float,
+    infer_rows: int,
+    report: FleetReport,
+    lock: threading.Lock,
+    profile: dict[str, Any] | None = None,
 ) -> None:
-    """One agent's life (errors are recorded in ``report``, not raised)."""
+    """One agent's life (errors are recorded in ``report``, not raised); it enrolls with ``profile``."""
     try:
-        agent.enroll({"kind": "demo"})
+        agent.enroll(profile or {"kind": "demo"})
         agent.sync_model()
         x, y = agent.data.X.numpy()[:infer_rows], agent.data.y.numpy()[:infer_rows]
         prediction = agent.predict(x)
@@ -90,15 +98,18 @@ def run_fleet(
                 model_id=model_id,
                 data=data,
                 enroll_key=enroll_key,
-                name=f"agent-{i}",
+                name=f"agent-{offset + i}",
                 public_key=public_key,
                 policy=ConfidencePolicy(threshold),
                 seed=task.seed,
                 **client_kwargs,
             )
         )
+    fleet = sample_fleet(offset + n_devices, seed=task.seed)  # the tier each agent reports at enrollment
+    tiers = [fleet.tier_names[t] for t in fleet.tier[offset:]]
     with ThreadPoolExecutor(max_workers=n_devices) as pool:
-        for agent in agents:
-            pool.submit(run_agent, agent, rounds, started + duration_s, infer_rows, report, lock)
+        for agent, tier in zip(agents, tiers, strict=True):
+            profile = {"kind": "demo", "tier": tier}
+            pool.submit(run_agent, agent, rounds, started + duration_s, infer_rows, report, lock, profile)
     report.wall_s = time.time() - started
     return report

@@ -42,7 +42,11 @@ class ModelRow:
 
 @dataclass
 class RoundRow:
-    """The open federated round: who was asked, who reported, and its deadline (Unix seconds)."""
+    """The open federated round: who was asked, who reported, and its deadline (Unix seconds).
+
+    ``reported_devices`` / ``waiting_devices`` name the devices (the first hundred or so of each is enough for
+    a person to see who is late); ``selected`` and ``reported`` are the full counts.
+    """
 
     round: int
     model_id: str = ""
@@ -51,6 +55,8 @@ class RoundRow:
     reported: int = 0
     deadline: float = 0.0
     opened_at: float = 0.0
+    reported_devices: list[str] = field(default_factory=list)
+    waiting_devices: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -67,6 +73,8 @@ class FleetSnapshot:
     """The server's state at one moment; totals are cumulative counters (the dashboard derives rates)."""
 
     devices: dict[str, dict[str, int]] = field(default_factory=dict)  # tier -> status -> count
+    online: dict[str, int] = field(default_factory=dict)  # tier -> devices heard from in the last online_window_s
+    online_window_s: float = 0.0
     models: list[ModelRow] = field(default_factory=list)
     open_round: RoundRow | None = None
     requests_total: float = 0.0  # HTTP requests served
@@ -117,6 +125,7 @@ def snapshot_body(snapshot: FleetSnapshot, rates: dict[str, float]) -> dict[str,
     body["rates"] = {name.removesuffix("_total") + "_per_s": value for name, value in rates.items()}
     body["devices_total"] = sum(sum(by_status.values()) for by_status in snapshot.devices.values())
     body["devices_active"] = sum(by_status.get("active", 0) for by_status in snapshot.devices.values())
+    body["devices_online"] = sum(snapshot.online.values())
     return body
 
 

@@ -29,6 +29,7 @@ th { background:#f0f3f8; } td.num, th.num { text-align:right; }
 .bar { height:10px; background:#e6ebf2; border-radius:5px; overflow:hidden; margin:6px 0; }
 .bar div { height:100%; background:var(--accent); width:0; }
 svg.spark { width:100%; height:70px; background:#fbfcfe; border:1px solid var(--line); border-radius:4px; }
+.who { margin:4px 0; font-size:12px; overflow-wrap:anywhere; }
 .muted { color:var(--muted); } form { grid-column:1/-1; } input { width:320px; padding:4px; }
 </style></head>
 <body>
@@ -38,16 +39,20 @@ svg.spark { width:100%; height:70px; background:#fbfcfe; border:1px solid var(--
 token (kept in this tab only).</p><input id="token" type="password" autocomplete="off"> <button>Show</button>
 </section></form>
 <div class="kpis">
-<div class="kpi"><b id="k-devices">–</b><span>devices enrolled (<span id="k-active">–</span> active)</span></div>
+<div class="kpi"><b id="k-devices">–</b><span>devices enrolled (<span id="k-active">–</span> active,
+<span id="k-online">–</span> online)</span></div>
 <div class="kpi"><b id="k-round">–</b><span>open round: reported / asked</span></div>
-<div class="kpi"><b id="k-req">–</b><span>requests / s</span></div>
-<div class="kpi"><b id="k-load">–</b><span>cloud inference rows / s</span></div>
+<div class="kpi"><b id="k-req">–</b><span>requests / s (<span id="k-req-total">–</span> in all)</span></div>
+<div class="kpi"><b id="k-load">–</b><span>cloud inference rows / s (<span id="k-load-total">–</span> in all)</span>
+</div>
 <div class="kpi"><b id="k-in">–</b><span>bytes in (<span id="k-in-rate">–</span>/s)</span></div>
 <div class="kpi"><b id="k-out">–</b><span>bytes out (<span id="k-out-rate">–</span>/s)</span></div>
 </div>
 <section><h2>Devices by tier and status</h2><table id="t-devices"></table></section>
 <section><h2>Open federated round</h2><div id="round" class="muted">no open round</div>
-<div class="bar"><div id="round-bar"></div></div><div id="round-deadline" class="muted"></div></section>
+<div class="bar"><div id="round-bar"></div></div><div id="round-deadline" class="muted"></div>
+<p class="who"><b>reported</b> <span id="round-reported" class="muted">–</span></p>
+<p class="who"><b>waiting</b> <span id="round-waiting" class="muted">–</span></p></section>
 <section><h2>Current model versions</h2><table id="t-models"></table></section>
 <section><h2>Request rate and bytes, last polls</h2>
 <svg class="spark" id="s-req" viewBox="0 0 300 70" preserveAspectRatio="none"></svg>
@@ -82,7 +87,7 @@ function spark(id, series, colours) {
   const top = Math.max(1e-9, ...series.flat());
   series.forEach((s, k) => { if (s.length < 2) return;
     const p = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
-    const xy = s.map((v, i) => (i * 300 / (KEEP - 1)).toFixed(1) + "," + (66 - v / top * 62).toFixed(1));
+    const xy = s.map((v, i) => (i * 300 / (s.length - 1)).toFixed(1) + "," + (66 - v / top * 62).toFixed(1));
     p.setAttribute("points", xy.join(" "));
     p.setAttribute("fill", "none"); p.setAttribute("stroke", colours[k]); p.setAttribute("stroke-width", "2");
     svg.appendChild(p); });
@@ -92,13 +97,19 @@ function show(d) {
   $("k-devices").textContent = d.devices_total.toLocaleString("en");
   $("k-active").textContent = d.devices_active.toLocaleString("en");
   $("k-req").textContent = num(d.rates.requests_per_s); $("k-load").textContent = num(d.rates.inference_rows_per_s);
+  $("k-req-total").textContent = Math.round(d.requests_total).toLocaleString("en");
+  $("k-load-total").textContent = Math.round(d.inference_rows_total).toLocaleString("en");
   $("k-in").textContent = bytes(d.bytes_in_total); $("k-out").textContent = bytes(d.bytes_out_total);
   $("k-in-rate").textContent = bytes(d.rates.bytes_in_per_s);
   $("k-out-rate").textContent = bytes(d.rates.bytes_out_per_s);
+  $("k-online").textContent = d.devices_online.toLocaleString("en");
   const statuses = [...new Set(Object.values(d.devices).flatMap(Object.keys))].sort();
-  table("t-devices", ["tier", ...statuses, "total"], Object.entries(d.devices).map(([tier, by]) =>
+  const on = d.online_window_s ? ["online (" + Math.round(d.online_window_s) + " s)"] : [];
+  table("t-devices", ["tier", ...statuses, "total", ...on], Object.entries(d.devices).map(([tier, by]) =>
     [tier, ...statuses.map(s => (by[s] || 0).toLocaleString("en")),
-     Object.values(by).reduce((a, b) => a + b, 0).toLocaleString("en")]), [0, ...statuses.map(() => 1), 1]);
+     Object.values(by).reduce((a, b) => a + b, 0).toLocaleString("en"),
+     ...on.map(() => (d.online[tier] || 0).toLocaleString("en"))]),
+    [0, ...statuses.map(() => 1), 1, ...on.map(() => 1)]);
   table("t-models", ["model", "version", "size", "registered"],
     d.models.map(m => [m.model_id, "v" + m.version, bytes(m.n_bytes), m.created_at ? when(m.created_at) : "–"]),
     [0, 1, 1, 0]);
@@ -109,6 +120,10 @@ function show(d) {
   $("round-bar").style.width = r && r.selected ? (100 * r.reported / r.selected).toFixed(1) + "%" : "0";
   $("round-deadline").textContent = r ? "deadline " + when(r.deadline) + " (in " +
     Math.max(0, Math.round(r.deadline - d.at)) + " s)" : "";
+  const who = (names, n) => !r ? "–" : !n ? "none" : names.join(", ") + (n > names.length ? " … (" +
+    (n - names.length).toLocaleString("en") + " more)" : "");
+  $("round-reported").textContent = who(r ? r.reported_devices : [], r ? r.reported : 0);
+  $("round-waiting").textContent = who(r ? r.waiting_devices : [], r ? r.selected - r.reported : 0);
   table("t-errors", ["time", "code", "message"], d.errors.slice(0, 20).map(e => [when(e.at), e.code, e.message]),
     [0, 0, 0]);
   push(hist.req, d.rates.requests_per_s); push(hist.bin, d.rates.bytes_in_per_s);

@@ -160,6 +160,7 @@ def revoke(device_id: Annotated[int, Path(ge=1, le=1 << 31)], request: Request) 
     store = request.app.state.tandem.store
     if not store.revoke(device_id):
         raise rejected(404, "not_found", f"no device {device_id}")
+    request.app.state.tandem.activity.forget(device_id)
     return next(DeviceOut(**vars(d)) for d in store.devices() if d.id == device_id)
 
 

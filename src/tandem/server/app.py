@@ -14,7 +14,7 @@ import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -24,6 +24,8 @@ from starlette.concurrency import run_in_threadpool
 from torch import nn
 
 from tandem.core.errors import ConfigError, PayloadError, TransportError
+from tandem.report.dashboard import dashboard_router
+from tandem.server.dashboard_provider import FleetActivity, ServerDashboard
 from tandem.server.errors import Rejected
 from tandem.server.inference import BatchedModel
 from tandem.server.mailbox import ServerTransport, UpdateHook
@@ -50,6 +52,7 @@ class Server:
     enroll_key: str | None
     max_body_bytes: int
     inference: BatchedModel | None
+    activity: FleetActivity = field(default_factory=FleetActivity)
 
 
 def create_app(
@@ -67,6 +70,8 @@ def create_app(
     on_aggregated: AggregatedHook | None = None,
     tick_s: float = 0.2,
     signing_key: bytes | None = None,
+    dashboard_refresh_s: float = 2.0,
+    online_window_s: float = 30.0,
 ) -> FastAPI:
     """The tandem server application.
 
@@ -92,6 +97,9 @@ def create_app(
         How often the server checks round deadlines.
     signing_key:
         32-byte Ed25519 private key; ``None``: the one stored in the database (created on first start).
+    dashboard_refresh_s, online_window_s:
+        The live dashboard at ``/dashboard`` (data behind the admin token) polls this often; a device heard
+        from within ``online_window_s`` counts as online there.
     """
     if max_body_bytes < 1024:
         raise ConfigError(f"max_body_bytes must be >= 1024, got {max_body_bytes}")
@@ -130,6 +138,7 @@ def create_app(
         enroll_key,
         int(max_body_bytes),
         inference,
+        FleetActivity(online_window_s=online_window_s),
     )
 
     @contextlib.asynccontextmanager
@@ -155,10 +164,16 @@ def create_app(
     from tandem.server.api_admin import router as admin_router
     from tandem.server.api_device import router as device_router
     from tandem.server.api_public import router as public_router
+    from tandem.server.auth import require_admin
 
     app.include_router(public_router)
     app.include_router(device_router)
     app.include_router(admin_router)
+    app.include_router(
+        dashboard_router(
+            ServerDashboard(server), auth=require_admin, refresh_s=dashboard_refresh_s, title="tandem fleet"
+        )
+    )
     return app
 
 
@@ -174,8 +189,9 @@ async def _ticker(server: Server, tick_s: float) -> None:
             await asyncio.sleep(tick_s)
 
 
-def _error(server: Server, status: int, code: str, message: str) -> JSONResponse:
+def _error(server: Server, status: int, code: str, message: str, where: str = "") -> JSONResponse:
     server.metrics.rejected.labels(code).inc()
+    server.activity.error(code, message, where)
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
@@ -191,13 +207,14 @@ def _install_handlers(app: FastAPI, server: Server) -> None:
 
         async def handle(request: Request, exc: Exception, how: Callable = how) -> JSONResponse:
             status, code = how(exc)
-            return _error(server, status, code, getattr(exc, "message", None) or str(exc))
+            message = getattr(exc, "message", None) or str(exc)
+            return _error(server, status, code, message, f"{request.method} {request.url.path}")
 
         app.add_exception_handler(exc_type, handle)
 
     async def validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()][:10]
-        return _error(server, 422, "schema", json.dumps(errors, default=str))
+        return _error(server, 422, "schema", json.dumps(errors, default=str), f"{request.method} {request.url.path}")
 
     app.add_exception_handler(RequestValidationError, validation)
 
@@ -229,9 +246,15 @@ class _Observe:
         if length is not None and (not length.isdigit() or int(length) > self.server.max_body_bytes):
             limit = self.server.max_body_bytes
             message = f"request body of {length.decode(errors='replace')} bytes is over the limit of {limit}"
-            await _error(self.server, 413, "too_large", message)(scope, receive, send_status)
+            where = f"{scope.get('method', '')} {scope.get('path', '')}"
+            await _error(self.server, 413, "too_large", message, where)(scope, receive, send_status)
         else:
-            await self.app(scope, receive, send_status)
+            try:
+                await self.app(scope, receive, send_status)
+            except Exception as exc:  # answered 500 by Starlette; shown on the dashboard, then re-raised
+                where = f"{scope.get('method', '')} {scope.get('path', '')}"
+                self.server.activity.error("internal", f"{type(exc).__name__}: {exc}", where)
+                raise
         route = scope.get("route")
         name = getattr(route, "path", "unmatched")
         self.server.metrics.requests.labels(name, str(status[0])).inc()

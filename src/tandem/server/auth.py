@@ -1,7 +1,8 @@
 """Who is calling: the admin (one bearer token), an enroller (the enrollment key) or an enrolled device.
 
 Every failure is a 401/403 with a reason, counted under ``tandem_rejected{reason=...}``. Tokens are
-compared in constant time. The admin token also guards the read-only admin views a dashboard reuses.
+compared in constant time. The admin token also guards the read-only admin views and the live dashboard's
+data (``/dashboard/data``); each authenticated device request marks the device as recently seen there.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import hmac
 
 from fastapi import Request
 
+from tandem.server.dashboard_provider import tier_of
 from tandem.server.errors import rejected
 from tandem.server.store import Device
 
@@ -46,4 +48,5 @@ def require_device(request: Request) -> Device:
     if device is None:
         revoked = "revoked" in reason
         raise rejected(403 if revoked else 401, "revoked_device" if revoked else "unknown_device", reason)
+    server.activity.seen(device.id, tier_of(device.profile))
     return device

@@ -10,6 +10,20 @@ import typer
 serve_app = typer.Typer(add_completion=False, help="Run the tandem cloud server.")
 
 
+def dashboard_hint(host: str, port: int, token: str, *, shown: bool) -> str:
+    """Where the live dashboard is and how to hand it the admin token (in the URL fragment, which the
+    browser keeps to itself: it never reaches the server or its logs). A token the operator set is not
+    echoed back; a generated one was just printed anyway."""
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else f"[{host}]" if ":" in host else host
+    base = f"http://{shown_host}:{port}/dashboard"
+    if shown:
+        return f"live dashboard: {base}#token={token}  (or open {base} and paste the admin token)"
+    return (
+        f"live dashboard: {base}#token=<admin token>  (the token of --admin-token / TANDEM_ADMIN_TOKEN; "
+        f"or open {base} and paste it)"
+    )
+
+
 @serve_app.callback(invoke_without_command=True)
 def serve(
     db: Annotated[str, typer.Option(help="Database URL: sqlite:///tandem.db (WAL) or postgresql+psycopg://...")] = (
@@ -47,4 +61,5 @@ def serve(
         if registry.latest("small") is None:
             registry.register("small", task.small_model().state_dict(), task.small_spec(), {"source": "demo"})
     typer.echo(f"tandem server on http://{host}:{port}  (db {db}; OpenAPI at /docs)", err=True)
+    typer.echo(dashboard_hint(host, port, token, shown=admin_token is None), err=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
