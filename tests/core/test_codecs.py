@@ -241,3 +241,23 @@ def test_zstd_actually_shrinks_a_compressible_payload(spec):
     assert len(packed) < len(plain) * 0.8
     out, _ = decode_state(packed)
     assert all(torch.equal(out[k], state[k]) for k in state)
+
+
+def test_plugin_codecs_decode_in_a_process_that_never_imported_them() -> None:
+    """The server decodes sparseq/qsgd uplinks without importing tandem.federated itself."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, torch\n"
+        "from tandem.core.envelope import decode_state, encode_state\n"
+        "assert 'tandem.federated.sparse_codec' not in sys.modules\n"
+        "state = {'w': torch.arange(40, dtype=torch.float32).reshape(4, 10)}\n"
+        "from tandem.core.codecs import get_codec\n"
+        "payload = encode_state(state, get_codec('sparseq', fraction=0.25, bits=8))\n"
+        "decoded, _ = decode_state(payload)\n"
+        "assert int((decoded['w'] != 0).sum()) == 10, decoded\n"
+        "assert 'tandem.federated.sparse_codec' in sys.modules\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
