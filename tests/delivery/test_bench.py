@@ -13,9 +13,25 @@ TINY = {"epochs": 1, "max_len": 10, "onnx": False, "gru4rec": False, "finetune_u
                                             "min_seq_len": 4, "follow_prob": 0.5}}
 
 
+LOG: list[str] = []
+PARTIAL: list = []
+
+
 @pytest.fixture(scope="module")
 def tiny_result():
-    return run_bench(BenchConfig(**TINY), progress=False)
+    return run_bench(BenchConfig(**TINY), progress=False, log=LOG.append, on_stage=PARTIAL.append)
+
+
+def test_partial_results_follow_each_stage(tiny_result):
+    assert [len(p.stages) for p in PARTIAL] == [1, 3, 5, 8, 9]  # large, small pair, compress, personal, delta
+    assert all(p.config["partial"] for p in PARTIAL) and "partial" not in tiny_result.config
+    assert PARTIAL[-1].stages[-1].stage == tiny_result.stages[-1].stage
+
+
+def test_the_log_follows_every_training_epoch_and_stage(tiny_result):
+    epochs = [line for line in LOG if ": epoch " in line]
+    assert any("cloud: SASRec large: epoch 1 " in line and "valid ndcg@10" in line for line in epochs)
+    assert sum("hr@10" in line and ": epoch " not in line for line in LOG) == len(tiny_result.stages)
 
 
 def test_every_method_is_measured_on_quality_and_bytes(tiny_result):
@@ -41,10 +57,11 @@ def test_cli_writes_a_readable_result(tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "QUICK", {**TINY, "synthetic": TINY["synthetic"]})
     out = tmp_path / "bench.json"
     res = CliRunner().invoke(delivery_app, ["bench", "--quick", "--no-progress", "--out", str(out), "--json",
-                                            "--no-onnx", "--no-gru4rec"])
+                                            "--no-onnx", "--no-gru4rec", "--distill-top-k", "5"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["kind"] == "delivery-bench"
     assert read_result(out).stages[0].stage == "cloud: SASRec large"
+    assert json.loads(res.output)["config"]["distill_top_k"] == 5
 
 
 def test_bad_configuration_is_reported():
@@ -52,5 +69,29 @@ def test_bad_configuration_is_reported():
         BenchConfig(dataset="netflix")
     with pytest.raises(ConfigError, match="epochs"):
         BenchConfig(epochs=0)
+    with pytest.raises(ConfigError, match="distill_top_k"):
+        BenchConfig(distill_top_k=0)
+    with pytest.raises(ConfigError, match="max_train_minutes"):
+        BenchConfig(max_train_minutes=0)
     res = CliRunner().invoke(delivery_app, ["bench", "--dataset", "netflix", "--no-progress"])
     assert res.exit_code == 2 and "dataset" in res.output
+
+
+def test_a_training_budget_is_part_of_the_checkpoint_key(tmp_path):
+    from tandem.delivery.bench import BenchContext, load_bench_data
+    from tandem.models.seqrec import build_seqrec
+    from tandem.models.seqrec_data import leave_one_out_split
+    from tandem.models.seqrec_training import FitResult
+
+    calls = []
+
+    def fit() -> FitResult:
+        calls.append(1)
+        return FitResult(epochs_run=1)
+
+    for minutes in (None, None, 5.0, 5.0):
+        config = BenchConfig(**{**TINY, "cache_dir": str(tmp_path), "max_train_minutes": minutes})
+        data = load_bench_data(config)
+        ctx = BenchContext(config, data, leave_one_out_split(data, config.max_len), progress=False)
+        ctx.cached_fit("m", build_seqrec("sasrec", data.n_items, config.max_len, "small"), fit, epochs=1)
+    assert len(calls) == 2  # one training per distinct budget; the repeats load the checkpoint

@@ -83,3 +83,17 @@ def test_bad_inputs_are_rejected(trained_pair):
     with pytest.raises(PayloadError, match="does not fit"):
         device_scores(device, bad, torch.ones(1, device.max_len, dtype=torch.long))
     assert np.isfinite(MaskGenerator(device, cloud, keep_penalty=0.1).regularizer().item())
+
+
+def test_validation_keeps_the_best_generator_including_the_untrained_one(trained_pair, tiny_split):
+    from tandem.models.seqrec_eval import evaluate_seqrec
+
+    cloud, device = trained_pair
+    generator = MaskGenerator(device, cloud, user_dim=16)
+    histories, targets = next_item_examples(list(tiny_split.train), tiny_split.max_len)
+    valid = (tiny_split.valid_histories, tiny_split.valid_targets, tiny_split.valid_seen)
+    fit = fit_personalizer(generator, histories, targets, epochs=2, batch_size=64, lr=5e-2, valid=valid)
+    scores = fit["valid_ndcg@10"]
+    assert len(scores) == 3 and fit["best_epoch"] == max(range(3), key=lambda e: (scores[e], -e))
+    kept = evaluate_seqrec(generator, *valid[:2], seen=valid[2])["ndcg@10"]
+    assert kept == pytest.approx(max(scores)) and kept >= scores[0]  # never below the plain supernet

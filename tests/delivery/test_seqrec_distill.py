@@ -2,9 +2,14 @@ import pytest
 import torch
 
 from tandem.core.errors import ConfigError
-from tandem.delivery.seqrec_distill import distill_seqrec, seqrec_distillation_loss, top_k_distillation_loss
+from tandem.delivery.seqrec_distill import (
+    TeacherHeads,
+    distill_seqrec,
+    seqrec_distillation_loss,
+    top_k_distillation_loss,
+)
 from tandem.models.seqrec import build_seqrec
-from tandem.models.seqrec_training import full_softmax_loss
+from tandem.models.seqrec_training import full_softmax_loss, position_logits
 
 
 def test_distilled_student_moves_towards_the_teacher(tiny_split, trained_pair):
@@ -65,3 +70,32 @@ def test_top_k_distillation_trains_the_student(tiny_split, trained_pair):
     result = distill_seqrec(teacher, student, tiny_split.train, None, top_k=10, temperature=1.0, epochs=3,
                             batch_size=32, lr=5e-3)
     assert result.curve[-1]["loss"] < result.curve[0]["loss"]
+
+
+def test_remembered_teacher_heads_give_the_same_loss_and_skip_the_teacher(trained_pair):
+    teacher, student = trained_pair
+    inputs = torch.tensor([[0, 0, 3, 4, 5], [0, 1, 2, 3, 4]])
+    targets = torch.tensor([[0, 0, 4, 5, 6], [0, 2, 3, 4, 5]])
+    where = targets > 0
+    remembered = seqrec_distillation_loss(teacher, temperature=2.0, alpha=0.7, top_k=5)
+    with torch.no_grad():
+        t_logits = position_logits(teacher, inputs, where)
+        s_logits = position_logits(student, inputs, where)
+    expected = top_k_distillation_loss(s_logits, t_logits, targets[where], top_k=5, temperature=2.0, alpha=0.7)
+    first = remembered(student, inputs, targets[where], where)
+    assert float(first) == pytest.approx(float(expected), rel=1e-5)
+    # the same windows again, with one padding column trimmed and the rows swapped: served from memory
+    swapped, swapped_targets = inputs[[1, 0], 1:], targets[[1, 0], 1:]
+    again = remembered(student, swapped, swapped_targets[swapped_targets > 0], swapped_targets > 0)
+    heads = remembered.heads
+    assert heads.misses == 2 and heads.hits == 2 and len(heads.memo) == 2
+    with torch.no_grad():
+        direct = top_k_distillation_loss(position_logits(student, swapped, swapped_targets > 0),
+                                         position_logits(teacher, swapped, swapped_targets > 0),
+                                         swapped_targets[swapped_targets > 0], top_k=5, temperature=2.0, alpha=0.7)
+    assert float(again) == pytest.approx(float(direct), rel=1e-5)
+
+
+def test_teacher_heads_reject_a_bad_k(trained_pair):
+    with pytest.raises(ConfigError):
+        TeacherHeads(trained_pair[0], 0)

@@ -78,3 +78,15 @@ def test_bad_shapes_are_config_errors():
         sample_negatives(5, np.array([1]), 5)
     with pytest.raises(ConfigError):
         evaluate_logits(torch.zeros(2, 3), np.array([1]))
+
+
+@pytest.mark.parametrize("arch", ["sasrec", "gru4rec"])
+def test_trimming_padding_columns_keeps_every_rank(tiny_split, arch):
+    from tandem.models.seqrec import build_seqrec
+
+    model = build_seqrec(arch, tiny_split.n_items, tiny_split.max_len, "small", dim=8).eval()
+    args = (model, tiny_split.test_histories, tiny_split.test_targets)
+    trimmed = target_ranks(*args, seen=tiny_split.test_seen, batch_size=16)
+    full = target_ranks(*args, seen=tiny_split.test_seen, batch_size=16, trim_padding=False)
+    assert (tiny_split.test_histories == 0).any()  # the split has padding to trim
+    assert torch.equal(trimmed, full)

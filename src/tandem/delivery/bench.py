@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from tandem.report.results import RunResult, StageRecord
 from tandem.report.table import human_bytes, human_count
 
 DATASETS = ("synthetic", "ml-100k", "beauty")
+QUALITY_KEYS = ("hr@5", "ndcg@5", "hr@10", "ndcg@10", "hr@20", "ndcg@20")
 
 
 @dataclass
@@ -51,10 +53,13 @@ class BenchConfig:
     on small data sets (ML-100k has 16 minibatches an epoch) and early stopping ends it there."""
     n_negatives: int | None = 1024
     """Shared negatives of the large model's sampled softmax (None: full softmax). Small models use the full one."""
-    temperature: float = 2.0
+    temperature: float = 1.0
     alpha: float = 0.5
-    distill_top_k: int | None = None
-    """None: Hinton KD over all items; an int: soft labels on the teacher's top-k only (ranking-focused)."""
+    distill_top_k: int | None = 100
+    """None: Hinton KD over all items; an int: soft labels on the teacher's top-k only (ranking-focused), with
+    the teacher run once per training window. Measured: top-100 at T=1 beat the student trained alone on
+    ML-100k (SASRec and GRU4Rec) and synthetic GRU4Rec; T=2 over-smooths the teacher's already flat
+    next-item distribution (ML-100k SASRec NDCG@10 0.038 vs 0.071 alone)."""
     gru4rec: bool = True
     prune_sparsity: float = 0.5
     n_candidates: int = 100
@@ -69,6 +74,9 @@ class BenchConfig:
     personal_lr: float = 3e-3
     delta_fraction: float = 0.1
     cache_dir: str | None = None
+    max_train_minutes: float | None = None
+    """Wall-clock budget of each model's training (None: epochs and early stopping only); the best validation
+    epoch so far is kept when it runs out. Part of the checkpoint cache key when set."""
     threads: int = 1
     seed: int = 0
     synthetic: dict[str, Any] = field(default_factory=lambda: {"n_users": 3000, "n_items": 1000, "n_clusters": 20,
@@ -81,6 +89,10 @@ class BenchConfig:
                      "personal_epochs", "personal_examples"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"BenchConfig: {name} must be >= 1, got {getattr(self, name)}")
+        if self.max_train_minutes is not None and not self.max_train_minutes > 0:
+            raise ConfigError(f"BenchConfig: max_train_minutes must be None or > 0, got {self.max_train_minutes}")
+        if self.distill_top_k is not None and self.distill_top_k < 1:
+            raise ConfigError(f"BenchConfig: distill_top_k must be None or >= 1, got {self.distill_top_k}")
         if not 0 <= self.prune_sparsity < 1 or not 0 < self.delta_fraction <= 1 or self.finetune_users < 0:
             raise ConfigError("BenchConfig: need 0 <= prune_sparsity < 1, 0 < delta_fraction <= 1, "
                               "finetune_users >= 0")
@@ -115,11 +127,23 @@ class BenchContext:
     """JSON-able facts recorded in the result's config."""
     objects: dict[str, Any] = field(default_factory=dict)
     """Shared runtime objects (the transport), not recorded."""
+    log: Callable[[str], None] | None = None
+    """Receives one line per training epoch and stage (for long runs without progress bars)."""
+
+    def say(self, line: str) -> None:
+        """Send ``line`` to :attr:`log` (if any), prefixed with the seconds since the context was made."""
+        if self.log is not None:
+            self.log(f"[{time.perf_counter() - self.started:7.0f}s] {line}")
+
+    def __post_init__(self) -> None:
+        self.started = time.perf_counter()
 
     def cached_fit(self, name: str, model: SequentialRecommender, fit: Any, **key: Any) -> FitResult:
         """Run ``fit()`` (training ``model`` in place) unless a checkpoint for the same setting is cached."""
         if self.config.cache_dir is None:
             return fit()
+        if self.config.max_train_minutes is not None:
+            key = {**key, "max_train_minutes": self.config.max_train_minutes}
         signature = json.dumps({"name": name, "model": model.config(), "arch": model.arch, "data": self.fingerprint(),
                                 "key": key}, sort_keys=True, default=str)
         digest = hashlib.sha256(signature.encode()).hexdigest()[:16]
@@ -140,8 +164,15 @@ class BenchContext:
         return h.hexdigest()[:16]
 
 
-def run_bench(config: BenchConfig | None = None, progress: bool = True) -> RunResult:
-    """Run every delivery stage on ``config.dataset`` and return the measured result."""
+def run_bench(config: BenchConfig | None = None, progress: bool = True,
+              log: Callable[[str], None] | None = None,
+              on_stage: Callable[[RunResult], None] | None = None) -> RunResult:
+    """Run every delivery stage on ``config.dataset`` and return the measured result.
+
+    ``log`` (e.g. ``print``) receives a line per training epoch and per finished stage, so a long run in the
+    background can be followed without progress bars; ``on_stage`` receives the partial result (config
+    ``"partial": True``) after every stage, e.g. to save it, so an interrupted long run keeps what it measured.
+    """
     from tandem.delivery import bench_personal, bench_stages
 
     stages = [bench_stages.stage_large, bench_stages.stage_sasrec_small]
@@ -155,16 +186,26 @@ def run_bench(config: BenchConfig | None = None, progress: bool = True) -> RunRe
     try:
         torch.manual_seed(config.seed)
         data = load_bench_data(config)
-        ctx = BenchContext(config, data, leave_one_out_split(data, config.max_len), progress)
+        ctx = BenchContext(config, data, leave_one_out_split(data, config.max_len), progress, log=log)
         records: list[StageRecord] = []
+
+        def result(partial: bool) -> RunResult:
+            summary = {"n_users": data.n_users, "n_items": data.n_items, "n_interactions": data.n_interactions,
+                       "n_test_users": int(ctx.split.users.size), **ctx.notes}
+            return RunResult("delivery-bench", {**asdict(config), "data": summary, **({"partial": True} if partial
+                                                                                      else {})},
+                             list(records), wall_clock_s=time.perf_counter() - start)
+
         for stage in stages:
-            records.extend(stage(ctx))
+            for record in stage(ctx):
+                records.append(record)
+                quality = " ".join(f"{k} {record.metrics[k]:.4f}" for k in QUALITY_KEYS if k in record.metrics)
+                ctx.say(f"{record.stage}: {quality}")
+            if on_stage is not None:
+                on_stage(result(partial=True))
     finally:
         torch.set_num_threads(threads)
-    summary = {"n_users": data.n_users, "n_items": data.n_items, "n_interactions": data.n_interactions,
-               "n_test_users": int(ctx.split.users.size), **ctx.notes}
-    return RunResult("delivery-bench", {**asdict(config), "data": summary}, records,
-                     wall_clock_s=time.perf_counter() - start)
+    return result(partial=False)
 
 
 def bench_table(result: RunResult) -> Table:

@@ -74,8 +74,12 @@ def finetune_record(ctx: BenchContext) -> StageRecord:
 def fit_generator(ctx: BenchContext, generator: Personalizer, name: str) -> dict[str, Any]:
     c, s = ctx.config, ctx.split
     histories, targets = last_position_examples(s.train, c.max_len, c.personal_examples)
-    return fit_personalizer(generator, histories, targets, epochs=c.personal_epochs, batch_size=c.batch_size * 2,
-                            lr=c.personal_lr, seed=c.seed, progress=ctx.progress, description=f"cloud: train {name}")
+    fit = fit_personalizer(generator, histories, targets, epochs=c.personal_epochs, batch_size=c.batch_size * 2,
+                           lr=c.personal_lr, seed=c.seed, progress=ctx.progress, description=f"cloud: train {name}",
+                           valid=(s.valid_histories, s.valid_targets, s.valid_seen))
+    ctx.say(f"cloud: {name}: train loss {fit['loss']}, valid ndcg@10 by epoch (0 = untrained) "
+            f"{[round(v, 4) for v in fit['valid_ndcg@10']]}, kept epoch {fit['best_epoch']}")
+    return fit
 
 
 def personalized_delivery(ctx: BenchContext, kind: str, make: Callable[[torch.Tensor], dict[str, torch.Tensor]],
@@ -92,9 +96,11 @@ def personalized_delivery(ctx: BenchContext, kind: str, make: Callable[[torch.Te
     sizes, ranks, parity = [], [], 0.0
     with progress_bar(ctx.progress) as bar:
         task = bar.add_task(f"cloud->device: per-user {kind}", total=s.users.size)
+        lengths = (s.test_histories > 0).sum(1)
+        order = np.argsort(lengths, kind="stable")  # similar lengths per chunk: unused padding is dropped
         for lo in range(0, s.users.size, CHUNK):
-            rows = np.arange(lo, min(lo + CHUNK, s.users.size))
-            history = torch.as_tensor(s.test_histories[rows])
+            rows = order[lo : lo + CHUNK]
+            history = torch.as_tensor(s.test_histories[rows][:, -max(1, int(lengths[rows].max())) :])
             with torch.no_grad():
                 made = make(history)
             decoded: list[dict[str, torch.Tensor]] = []
@@ -129,7 +135,9 @@ def _personal_record(ctx: BenchContext, stage: str, sent: dict[str, Any], fit: d
                "bytes_per_device": float(sizes.mean()), "bytes_max": int(sizes.max()),
                "bytes_vs_dense_fp32": float(sizes.mean() / dense), "bytes_vs_int8_model": float(sizes.mean() / int8),
                "device_parity_max_abs": sent["parity"], "generator_train_s": fit["seconds"],
-               "generator_loss_first": fit["loss"][0], "generator_loss_last": fit["loss"][-1], **extra}
+               "generator_loss_first": fit["loss"][0], "generator_loss_last": fit["loss"][-1],
+               "generator_best_epoch": fit["best_epoch"], "generator_valid_ndcg@10_untrained": fit["valid_ndcg@10"][0],
+               "generator_valid_ndcg@10_kept": fit["valid_ndcg@10"][fit["best_epoch"]], **extra}
     lat = latency(ctx, supernet)
     metrics.update(lat)
     return StageRecord(stage, DOWN, metrics, bytes_down=int(sizes.sum()), latency_p50_s=lat["candidates_p50_ms"] / 1e3,

@@ -47,8 +47,14 @@ def quality(ctx: BenchContext, scorer: Any, **kwargs: Any) -> dict[str, float]:
 
 def fit_kwargs(ctx: BenchContext, description: str, lr: float | None = None) -> dict[str, Any]:
     c = ctx.config
+
+    def on_epoch(row: dict[str, float]) -> None:
+        ctx.say(f"{description}: epoch {row['epoch']:.0f} loss {row['loss']:.4f} "
+                f"valid ndcg@10 {row.get('ndcg@10', float('nan')):.4f} hr@10 {row.get('hr@10', float('nan')):.4f}")
+
     return {"epochs": c.epochs, "batch_size": c.batch_size, "lr": c.lr if lr is None else lr,
-            "patience": c.patience, "seed": c.seed, "progress": ctx.progress, "description": description}
+            "patience": c.patience, "seed": c.seed, "progress": ctx.progress, "description": description,
+            "on_epoch": on_epoch, "max_seconds": None if c.max_train_minutes is None else 60.0 * c.max_train_minutes}
 
 
 def transport(ctx: BenchContext) -> InProcessTransport:

@@ -39,11 +39,18 @@ def bench(
     max_len: Annotated[int, typer.Option(min=2, help="Longest history a model reads.")] = 50,
     negatives: Annotated[int, typer.Option(min=0, help="Sampled-softmax negatives of the large model (0: full).")]
     = 1024,
+    distill_top_k: Annotated[int, typer.Option(min=0, help="Distil the teacher's top-k items only (0: its whole "
+                                               "distribution); the teacher then runs once per window.")] = 100,
+    temperature: Annotated[float, typer.Option(min=0.01, help="Distillation temperature.")] = 1.0,
+    alpha: Annotated[float, typer.Option(min=0.0, max=1.0, help="Weight of the distillation term (the rest: "
+                                         "labels).")] = 0.5,
     gru4rec: Annotated[bool, typer.Option(help="Also train device-sized GRU4Rec models.")] = True,
     onnx: Annotated[bool, typer.Option(help="Export to ONNX and measure ONNX Runtime latency.")] = True,
     finetune_users: Annotated[int, typer.Option(min=0, help="Devices that fine-tune on their own sequence.")] = 500,
     personal_epochs: Annotated[int, typer.Option(min=1, help="Epochs of the mask / hypernetwork generators.")] = 3,
     cache_dir: Annotated[Path | None, typer.Option(help="Reuse trained checkpoints from this folder.")] = None,
+    max_train_minutes: Annotated[float | None, typer.Option(help="Wall-clock budget of each model's training "
+                                                              "(keeps the best validation epoch so far).")] = None,
     threads: Annotated[int, typer.Option(min=1, help="torch intra-op threads for training.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of everything random.")] = 0,
     quick: Annotated[bool, typer.Option(help="A fast smoke run (2 epochs, small synthetic set).")] = False,
@@ -55,15 +62,20 @@ def bench(
     from tandem.report.results import write_result
 
     options = {"dataset": dataset, "data_root": None if data_root is None else str(data_root), "epochs": epochs,
-               "patience": patience, "max_len": max_len, "n_negatives": negatives or None, "gru4rec": gru4rec,
+               "patience": patience, "max_len": max_len, "n_negatives": negatives or None,
+               "distill_top_k": distill_top_k or None, "temperature": temperature, "alpha": alpha, "gru4rec": gru4rec,
                "onnx": onnx, "finetune_users": finetune_users, "personal_epochs": personal_epochs,
-               "cache_dir": None if cache_dir is None else str(cache_dir), "threads": threads, "seed": seed}
+               "cache_dir": None if cache_dir is None else str(cache_dir),
+               "max_train_minutes": max_train_minutes, "threads": threads, "seed": seed}
     if quick:
         options.update(QUICK)
     try:
         config = BenchConfig(**options)
-        result = run_bench(config, progress=progress and not as_json)
-        path = write_result(result, out or Path(f"tandem-results/delivery-{dataset}.json"))
+        log = None if progress or as_json else lambda line: typer.echo(line, err=True)
+        target = out or Path(f"tandem-results/delivery-{dataset}.json")
+        result = run_bench(config, progress=progress and not as_json, log=log,
+                           on_stage=lambda partial: write_result(partial, target))
+        path = write_result(result, target)
     except TandemError as exc:
         Console(stderr=True).print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(code=2) from None

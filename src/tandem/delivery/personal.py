@@ -10,6 +10,7 @@ an ordinary model. A :class:`Personalizer` is trained by :func:`fit_personalizer
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any
 
@@ -22,6 +23,8 @@ from torch.nn import functional as F
 from tandem.core.errors import ConfigError
 from tandem.models.progress import progress_bar
 from tandem.models.seqrec import SequentialRecommender
+from tandem.models.seqrec_eval import evaluate_seqrec
+from tandem.models.seqrec_training import length_bucketed_batches
 
 
 class UserEncoder(nn.Module):
@@ -100,9 +103,18 @@ def freeze(model: nn.Module) -> nn.Module:
 
 def fit_personalizer(personalizer: Personalizer, histories: np.ndarray, targets: np.ndarray, *, epochs: int = 3,
                      batch_size: int = 256, lr: float = 1e-3, seed: int = 0, progress: bool = False,
-                     description: str = "personalizer") -> dict[str, Any]:
+                     description: str = "personalizer", valid: tuple[np.ndarray, np.ndarray, Any] | None = None,
+                     metric: str = "ndcg@10") -> dict[str, Any]:
     """Train the generator's parameters on next-item examples (the device model stays frozen).
 
+    With ``valid = (histories, targets, seen)`` (held-out next items, e.g. the leave-one-out validation users)
+    the generator is scored on it before training and after every epoch, and the best state is kept: the
+    untrained generator reproduces the shared device model (all-ones masks, zero parameter updates), so the
+    cloud never ships a personalization that validates worse than sending nothing. Without it the last
+    epoch's state is kept.
+
+    Minibatches group examples of similar history length and drop unused padding columns (the cloud model
+    that encodes users, and the device model, score a left-padded history the same at any width).
     Returns ``{"loss": [per-epoch mean], "seconds": float}``.
     """
     if epochs < 1 or batch_size < 1 or lr <= 0:
@@ -117,22 +129,43 @@ def fit_personalizer(personalizer: Personalizer, histories: np.ndarray, targets:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     optimizer = torch.optim.Adam(trainable, lr=lr)
+    lengths = (histories > 0).sum(1)
     losses, start = [], time.perf_counter()
+    scores: list[float] = []
+    best_state, best_epoch = None, 0
+
+    def validate(epoch: int) -> None:
+        nonlocal best_state, best_epoch
+        if valid is None:
+            return
+        personalizer.eval()
+        with torch.no_grad():
+            quality = evaluate_seqrec(personalizer, valid[0], valid[1], seen=valid[2], batch_size=batch_size)
+        scores.append(quality[metric])
+        if best_state is None or scores[-1] > max(scores[:-1]):
+            best_state, best_epoch = copy.deepcopy(personalizer.state_dict()), epoch
+
+    validate(0)
     with progress_bar(progress) as bar:
         task = bar.add_task(description, total=epochs)
-        for _ in range(epochs):
+        for epoch in range(1, epochs + 1):
             personalizer.train()
             total, count = 0.0, 0
-            order = rng.permutation(len(targets))
-            for lo in range(0, len(order), batch_size):
-                idx = order[lo : lo + batch_size]
-                hist, tgt = torch.as_tensor(histories[idx]), torch.as_tensor(targets[idx])
+            for idx in length_bucketed_batches(lengths, batch_size, rng):
+                width = max(1, int(lengths[idx].max()))  # left padding no row of the batch uses is dropped
+                hist, tgt = torch.as_tensor(histories[idx][:, -width:]), torch.as_tensor(targets[idx])
                 optimizer.zero_grad(set_to_none=True)
                 loss = F.cross_entropy(personalizer(hist), tgt) + personalizer.regularizer()
                 loss.backward()
                 optimizer.step()
                 total, count = total + float(loss.detach()) * len(idx), count + len(idx)
             losses.append(total / count)
+            validate(epoch)
             bar.update(task, advance=1, description=f"{description} loss {losses[-1]:.3f}")
+    if best_state is not None:
+        personalizer.load_state_dict(best_state)
     personalizer.eval()
-    return {"loss": losses, "seconds": time.perf_counter() - start}
+    out: dict[str, Any] = {"loss": losses, "seconds": time.perf_counter() - start}
+    if valid is not None:
+        out.update({f"valid_{metric}": scores, "best_epoch": best_epoch})
+    return out

@@ -66,8 +66,15 @@ def sample_negatives(n_items: int, targets: np.ndarray, n: int, seen: SequenceDa
 
 @torch.no_grad()
 def target_ranks(scorer: Scorer, histories: np.ndarray, targets: np.ndarray, *, seen: SequenceDataset | None = None,
-                 negatives: int | None = None, batch_size: int = 1024, seed: int = 0) -> torch.Tensor:
-    """0-based rank of each target: among all items (``negatives=None``) or among sampled negatives."""
+                 negatives: int | None = None, batch_size: int = 1024, seed: int = 0,
+                 trim_padding: bool = True) -> torch.Tensor:
+    """0-based rank of each target: among all items (``negatives=None``) or among sampled negatives.
+
+    With ``trim_padding`` (full ranking only) users are batched by history length and each batch drops the
+    padding columns no row uses: a causal model that masks padding scores the same, and on short-sequence
+    data (Beauty: 9 items a user, 50 columns) evaluation is several times faster. Ranks come back in the
+    input order. Pass ``False`` for a scorer that needs the full width (e.g. a fixed-shape exported graph).
+    """
     histories, targets = np.asarray(histories), np.asarray(targets)
     if histories.ndim != 2 or targets.shape != (histories.shape[0],):
         raise ConfigError(f"target_ranks: need histories [n, L] and targets [n], got {histories.shape}, "
@@ -76,12 +83,19 @@ def target_ranks(scorer: Scorer, histories: np.ndarray, targets: np.ndarray, *, 
         raise ConfigError(f"target_ranks: seen has {seen.n_users} rows for {targets.size} targets")
     if isinstance(scorer, torch.nn.Module):
         scorer.eval()
-    ranks = []
+    trim = trim_padding and negatives is None and histories.shape[1] > 1
+    lengths = (histories > 0).sum(1)
+    order = np.argsort(lengths, kind="stable") if trim else np.arange(targets.size)
+    ranks = torch.zeros(targets.size, dtype=torch.int64)
     for lo in range(0, targets.size, batch_size):
-        rows = np.arange(lo, min(lo + batch_size, targets.size))
-        logits = scorer(torch.as_tensor(histories[rows]))
-        ranks.append(batch_ranks(logits, targets[rows], rows, seen=seen, negatives=negatives, seed=seed + lo))
-    return torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.int64)
+        rows = order[lo : lo + batch_size]
+        batch = histories[rows]
+        if trim:
+            batch = batch[:, -max(1, int(lengths[rows].max())) :]
+        logits = scorer(torch.as_tensor(batch))
+        ranks[torch.as_tensor(rows)] = batch_ranks(logits, targets[rows], rows, seen=seen, negatives=negatives,
+                                                   seed=seed + lo)
+    return ranks
 
 
 def batch_ranks(logits: torch.Tensor, targets: np.ndarray, rows: np.ndarray, *, seen: SequenceDataset | None = None,
@@ -116,8 +130,8 @@ def evaluate_logits(logits: torch.Tensor, targets: np.ndarray, rows: np.ndarray 
 
 def evaluate_seqrec(scorer: Scorer, histories: np.ndarray, targets: np.ndarray, *, ks: Sequence[int] = (5, 10, 20),
                     seen: SequenceDataset | None = None, negatives: int | None = None, batch_size: int = 1024,
-                    seed: int = 0) -> dict[str, float]:
+                    seed: int = 0, trim_padding: bool = True) -> dict[str, float]:
     """HR@k and NDCG@k for each ``k`` in ``ks`` (see the module docs for the protocols)."""
     ranks = target_ranks(scorer, histories, targets, seen=seen, negatives=negatives, batch_size=batch_size,
-                         seed=seed)
+                         seed=seed, trim_padding=trim_padding)
     return metrics_from_ranks(ranks, ks)
