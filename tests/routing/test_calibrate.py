@@ -43,3 +43,11 @@ def test_calibrate_each_knob_kind() -> None:
         calibrate(get_policy("always"), 0.2, measure)
     with pytest.raises(ConfigError, match="target"):
         calibrate(get_policy("random"), 0.0, measure)
+
+
+def test_rate_knobs_are_set_without_simulating() -> None:
+    def measure(policy) -> float:
+        raise AssertionError("a rate knob needs no simulation")
+
+    cal = calibrate(get_policy("random"), 0.25, measure)
+    assert cal.policy.rate == 0.25 and cal.rate == 0.25

@@ -20,3 +20,5 @@ def test_route_bench_rejects_bad_options(tmp_path) -> None:
     assert result.exit_code == 2 and "unknown dataset" in result.output
     result = CliRunner().invoke(app, ["route", "bench", "--rates", "a,b", "--out", str(tmp_path)])
     assert result.exit_code != 0
+    result = CliRunner().invoke(app, ["route", "bench", "--train-seconds", "0", "--out", str(tmp_path)])
+    assert result.exit_code != 0

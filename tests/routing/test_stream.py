@@ -78,3 +78,23 @@ def test_bad_configuration_is_rejected(tiny) -> None:
     with pytest.raises(ConfigError, match="digest"):
         StreamSimulator(tiny.streams, tiny.device, tiny.table, digest=sim.digest.__class__(
             *(getattr(sim.digest, f)[:3] for f in sim.digest.__dataclass_fields__)))
+
+
+
+def test_horizon_gain_is_the_request_kept_for_the_next_steps(tiny, tiny_sim) -> None:
+    s = tiny.streams
+    never = tiny_sim.run(get_policy("never"))
+    once = tiny_sim.run(get_policy("periodic", period=10_000))  # asks at the first step of every stream only
+    value = (ndcg_at(torch.as_tensor(once.ranks), 10) - ndcg_at(torch.as_tensor(never.ranks), 10)).numpy()
+    log = tiny_sim.run(get_policy("never"), log=True, horizon=2, discount=0.5).log
+    gains = np.zeros(s.n_steps)
+    gains[log.steps] = log.gains
+    first = s.step_offsets[:-1][s.steps_per_user > 1]
+    assert np.allclose(gains[first], value[first] + 0.5 * value[first + 1], atol=1e-9)  # answer kept one step
+    last = s.step_offsets[1:][s.steps_per_user > 0] - 1
+    myopic = np.zeros(s.n_steps)
+    short = tiny_sim.run(get_policy("never"), log=True).log
+    myopic[short.steps] = short.gains
+    assert np.allclose(gains[last], myopic[last])  # nothing after a stream's last step
+    with pytest.raises(ConfigError, match="horizon"):
+        tiny_sim.run(get_policy("never"), log=True, horizon=0)

@@ -67,20 +67,22 @@ class BenchOutcome:
 
 
 def _concat(logs: list[StepLog]) -> StepLog:
-    return StepLog(*(np.concatenate([getattr(g, f) for g in logs]) for f in ("features", "gains", "users", "scores")))
+    return StepLog(*(np.concatenate([getattr(g, f) for g in logs])
+                     for f in ("features", "gains", "users", "scores", "steps")))
 
 
 def learn_value_model(setup: BenchSetup, *, rounds: int = 2, progress: bool = False
                       ) -> tuple[RequestValueModel, ValueFitReport, StepLog]:
     """Log random requests on the log users, fit the value model, then refit on its own on-policy logs."""
     cfg, sim = setup.config, setup.log_sim
-    logs = [sim.run(get_policy("random", rate=r, seed=cfg.seed + i), log=True, description=f"log random {r:.0%}").log
-            for i, r in enumerate(cfg.log_rates)]
+    horizon = {"horizon": cfg.value_horizon, "discount": cfg.value_discount}
+    logs = [sim.run(get_policy("random", rate=r, seed=cfg.seed + i), log=True, description=f"log random {r:.0%}",
+                    **horizon).log for i, r in enumerate(cfg.log_rates)]
     data = _concat([g for g in logs if g is not None])
     model, report = fit_request_value(data.features, data.gains, groups=data.users, seed=cfg.seed)
     for extra in range(1, rounds):
         policy = _calibrated(LearnedValuePolicy(model), 0.2, setup, data).policy
-        own = sim.run(policy, log=True, description=f"log learned (round {extra + 1})").log
+        own = sim.run(policy, log=True, description=f"log learned (round {extra + 1})", **horizon).log
         if own is not None:
             data = _concat([data, own])
         model, report = fit_request_value(data.features, data.gains, groups=data.users, seed=cfg.seed + extra)
@@ -90,7 +92,7 @@ def learn_value_model(setup: BenchSetup, *, rounds: int = 2, progress: bool = Fa
 def _calibrated(policy: RequestPolicy, target: float, setup: BenchSetup, data: StepLog) -> Calibration:
     reference = policy.scores(signals_from_features(data.features)) if policy.knob == "threshold" else None
     return calibrate(policy, target, lambda p: setup.log_sim.run(p).request_rate, reference_scores=reference,
-                     tol=max(0.004, 0.04 * target), max_iter=10)
+                     tol=max(0.005, 0.05 * target), max_iter=int(setup.config.extra.get("calibrate_iters", 6)))
 
 
 def _base_policy(name: str, model: RequestValueModel, seed: int) -> RequestPolicy:

@@ -49,6 +49,8 @@ class RouteBenchConfig:
     rates: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.5)
     policies: tuple[str, ...] = ("periodic", "random", "confidence", "inconsistency", "learned")
     log_rates: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.5)
+    value_horizon: int = 8
+    value_discount: float = 0.8
     fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
     epochs: int = 200
     patience: int = 5
@@ -68,6 +70,9 @@ class RouteBenchConfig:
             raise ConfigError(f"route bench: rates must lie strictly between 0 and 1, got {self.rates}")
         if any(not 0.0 < r <= 1.0 for r in self.log_rates) or not self.log_rates:
             raise ConfigError(f"route bench: log_rates must lie in (0, 1], got {self.log_rates}")
+        if self.value_horizon < 1 or not 0.0 < self.value_discount <= 1.0:
+            raise ConfigError(f"route bench: need value_horizon >= 1 and 0 < value_discount <= 1, got "
+                              f"{self.value_horizon}, {self.value_discount}")
         if self.max_users is not None and self.max_users < 10:
             raise ConfigError(f"route bench: max_users must be >= 10, got {self.max_users}")
 

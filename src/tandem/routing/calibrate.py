@@ -72,8 +72,8 @@ def calibrate(
         tried.append((value, rate, candidate))
         return rate
 
-    if policy.knob == "rate":
-        trial(target)
+    if policy.knob == "rate":  # the knob is the rate itself: nothing to search, nothing to simulate
+        return Calibration(policy.with_knob(target), target, target, [(target, target)])
     elif policy.knob == "period":
         base = 1.0 / target
         for period in sorted({max(1, math.floor(base)), max(1, math.ceil(base))}):

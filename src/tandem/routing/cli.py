@@ -63,6 +63,7 @@ def bench(
         "periodic,random,confidence,inconsistency,learned",
     max_users: Annotated[int | None, typer.Option(min=10, help="Cap log and eval users (quick runs).")] = None,
     epochs: Annotated[int, typer.Option(min=1, help="Most training epochs per model.")] = 200,
+    train_seconds: Annotated[float, typer.Option(min=1.0, help="Wall-clock budget of each model's training.")] = 1200.0,
     split: Annotated[bool, typer.Option(help="Also run the split-computing check.")] = True,
     seed: Annotated[int, typer.Option(help="Seed of everything random.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary to stdout.")] = False,
@@ -82,6 +83,7 @@ def bench(
             config = RouteBenchConfig(
                 dataset=name, data_root=str(data_root) if data_root else None, arch=arch, combiner=combiner,
                 fusion_weight=fusion_weight, rates=_floats(rates, "--rates"), max_users=max_users, epochs=epochs,
+                max_train_seconds=train_seconds,
                 policies=tuple(p.strip() for p in policies.split(",") if p.strip()), seed=seed,
                 cache_dir=str(cache_dir or out / "cache"))
             outcome = run_bench(config, progress=progress and not as_json)

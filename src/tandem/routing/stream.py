@@ -94,6 +94,7 @@ class StreamSimulator:
         self.fleet = fleet if fleet is not None else sample_fleet(max(streams.n_users, 1), seed=seed)
         self.k, self.cloud_gflops, self.fresh_clicks = k, float(cloud_gflops), fresh_clicks
         self.chunk_users, self.keep_steps, self.progress = chunk_users, keep_steps, progress
+        self._horizon, self._discount = 1, 1.0
         self.sizer = PayloadSizer()
         self.item_vectors = device.item_vectors()
         self.unit_vectors = None if self.item_vectors is None else \
@@ -112,9 +113,18 @@ class StreamSimulator:
         clone.combiner = get_combiner(combiner) if isinstance(combiner, str) else combiner
         return clone
 
-    def run(self, policy: RequestPolicy, budget: Budget | None = None, *, log: bool = False,
-            description: str | None = None) -> StreamRun:
-        """Replay every stream under ``policy`` (and ``budget``); ``log`` also records counterfactual gains."""
+    def run(self, policy: RequestPolicy, budget: Budget | None = None, *, log: bool = False, horizon: int = 1,
+            discount: float = 1.0, description: str | None = None) -> StreamRun:
+        """Replay every stream under ``policy`` (and ``budget``); ``log`` also records counterfactual gains.
+
+        A logged step's gain is the NDCG@k the request adds over the next ``horizon`` steps if the device
+        keeps the new answer instead of the old one, step ``j`` weighted ``discount**j``
+        (:class:`~tandem.routing.stream_state.StepLog`); ``horizon`` 1 is the step's own gain.
+        """
+        if horizon < 1 or not 0.0 < discount <= 1.0:
+            raise ConfigError(f"StreamSimulator.run: need horizon >= 1 and 0 < discount <= 1, got {horizon}, "
+                              f"{discount}")
+        self._horizon, self._discount = int(horizon), float(discount)
         start = time.perf_counter()
         s = self.streams
         policy.reset()
@@ -159,6 +169,8 @@ class StreamSimulator:
         s, n_cand = self.streams, self.cloud.n_candidates
         n_steps, first, devices = s.steps_per_user[users], s.step_offsets[users], users % len(self.fleet)
         st = ChunkState.start(s, users, n_cand)
+        # log mode, horizon > 1: where the answer held before each of the last ``horizon`` decisions was made
+        before = np.full((users.size, self._horizon), -1, dtype=np.int64) if acc.log_features is not None else None
         dev_seconds = self.device.flops_per_step / (self.fleet.compute_gflops[devices].astype(np.float64) * 1e9)
         for k in range(int(n_steps.max(initial=0))):
             m = int((n_steps > k).sum())
@@ -179,8 +191,11 @@ class StreamSimulator:
                                     torch.zeros(m, 0, dtype=torch.int64), self.item_vectors)
                 rank_stale = self.combiner.target_rank(self._query(steps, targets, stale, seen))
                 rank_fresh = self.combiner.target_rank(self._query(steps, targets, answer, seen))
-                gain = ndcg_at(rank_fresh, self.k) - ndcg_at(rank_stale, self.k)
-                acc.add_log(feature_matrix(signals), gain.numpy(), users[:m], policy.scores(signals))
+                acc.add_log(feature_matrix(signals), steps, users[:m], policy.scores(signals))
+                acc.add_gain(steps, ndcg_at(rank_fresh, self.k) - ndcg_at(rank_stale, self.k))
+                if before is not None and self._horizon > 1:
+                    before[:m, k % self._horizon] = np.where(st.has[:m].numpy(), st.made_at[:m], -1)
+                    self._later_gains(users[:m], first[:m], steps, pos, k, before[:m], targets, seen, acc)
                 rank = torch.where(torch.as_tensor(ask), rank_fresh, rank_stale)
                 new_ids, new_logp = new_ids[rows], new_logp[rows]
             elif rows.size:
@@ -203,6 +218,27 @@ class StreamSimulator:
             acc.add(steps, rank, ask, latency, self.k, rows.size * self.cloud.flops_per_request)
             st.after_step(m, targets, rank, self.k, self.unit_vectors)
             advance(m)  # type: ignore[operator]
+
+    def _later_gains(self, users: np.ndarray, first: np.ndarray, steps: np.ndarray, pos: np.ndarray, k: int,
+                     before: np.ndarray, targets: torch.Tensor, seen: torch.Tensor, acc: Totals) -> None:
+        """Credit decisions ``j = 1 .. horizon - 1`` steps ago: this step ranked with the answer made then
+        against the answer held before it (both recomputed from the cloud, which is deterministic)."""
+        s, n_cand = self.streams, self.cloud.n_candidates
+        for j in range(1, min(self._horizon, k + 1)):
+            made = before[:, (k - j) % self._horizon]
+            ids, logp = self.cloud.answer(s, steps - j)
+            new = HeldAnswer(ids, logp.masked_fill(seen.gather(1, ids), float("-inf")),
+                             self._fresh(users, pos, pos - j), self.item_vectors)
+            old_ids = torch.zeros(len(steps), n_cand, dtype=torch.int64)
+            old_logp = torch.full((len(steps), n_cand), float("-inf"))
+            rows = np.flatnonzero(made >= 0)
+            if rows.size:
+                old_ids[rows], old_logp[rows] = self.cloud.answer(s, first[rows] + made[rows] - s.start)
+            old = HeldAnswer(old_ids, old_logp.masked_fill(seen.gather(1, old_ids), float("-inf")),
+                             self._fresh(users, pos, np.maximum(made, 0)), self.item_vectors)
+            gain = ndcg_at(self.combiner.target_rank(self._query(steps, targets, new, seen)), self.k) - \
+                ndcg_at(self.combiner.target_rank(self._query(steps, targets, old, seen)), self.k)
+            acc.add_gain(steps - j, gain, self._discount ** j)
 
     def _signals(self, steps: np.ndarray, held_logp: torch.Tensor, st: ChunkState, m: int, devices: np.ndarray,
                  k: int, pos: np.ndarray) -> StepSignals:

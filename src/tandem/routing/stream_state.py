@@ -25,12 +25,20 @@ def ndcg_at(ranks: torch.Tensor, k: int) -> torch.Tensor:
 
 @dataclass
 class StepLog:
-    """Logged steps: signals (``features``), the measured gain of asking, and the user (row) of each step."""
+    """Logged steps: signals (``features``), the measured gain of asking, the user (row) of each step, the
+    policy's score and the global step id.
+
+    The gain of asking at step ``s`` is ``sum_j discount**j * (NDCG@k at s + j holding the answer made at s
+    - NDCG@k at s + j holding the answer held before s)`` for ``j < horizon`` (and inside the stream): what a
+    request is worth if the device then keeps the answer, against keeping the old one. ``horizon`` 1 is the
+    myopic gain of the step itself.
+    """
 
     features: np.ndarray
     gains: np.ndarray
     users: np.ndarray
     scores: np.ndarray
+    steps: np.ndarray | None = None
 
 
 @dataclass
@@ -85,7 +93,8 @@ class Totals:
         self.ranks = np.zeros(n_steps, dtype=np.int32) if keep_steps else None
         self.requested = np.zeros(n_steps, dtype=bool) if keep_steps else None
         self.log_features: list[np.ndarray] | None = [] if log else None
-        self._gains: list[np.ndarray] = []
+        self.gain_by_step = np.zeros(n_steps if log else 0, dtype=np.float64)
+        self._steps: list[np.ndarray] = []
         self._users: list[np.ndarray] = []
         self._scores: list[np.ndarray] = []
 
@@ -100,18 +109,23 @@ class Totals:
             self.ranks[steps] = rank.clamp(max=np.iinfo(np.int32).max).numpy()
             self.requested[steps] = ask
 
-    def add_log(self, features: np.ndarray, gains: np.ndarray, users: np.ndarray, scores: np.ndarray) -> None:
+    def add_log(self, features: np.ndarray, steps: np.ndarray, users: np.ndarray, scores: np.ndarray) -> None:
+        """Record the signals of logged ``steps``; their gains accumulate in :attr:`gain_by_step` meanwhile."""
         assert self.log_features is not None
         self.log_features.append(features)
-        self._gains.append(gains)
+        self._steps.append(np.asarray(steps, dtype=np.int64))
         self._users.append(users)
         self._scores.append(np.asarray(scores, dtype=np.float64))
+
+    def add_gain(self, steps: np.ndarray, gain: torch.Tensor | np.ndarray, weight: float = 1.0) -> None:
+        """Credit ``weight * gain`` to the request decisions made at ``steps`` (distinct step ids)."""
+        self.gain_by_step[np.asarray(steps, dtype=np.int64)] += weight * np.asarray(gain, dtype=np.float64)
 
     def step_log(self) -> StepLog | None:
         if self.log_features is None:
             return None
         cat = np.concatenate
-        return StepLog(cat(self.log_features) if self.log_features else np.zeros((0, 0)),
-                       cat(self._gains) if self._gains else np.zeros(0),
+        steps = cat(self._steps) if self._steps else np.zeros(0, np.int64)
+        return StepLog(cat(self.log_features) if self.log_features else np.zeros((0, 0)), self.gain_by_step[steps],
                        cat(self._users) if self._users else np.zeros(0, np.int64),
-                       cat(self._scores) if self._scores else np.zeros(0))
+                       cat(self._scores) if self._scores else np.zeros(0), steps)
