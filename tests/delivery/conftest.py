@@ -1,37 +1,19 @@
-"""Tiny sequential-recommendation fixtures for the delivery tests (same as tests/models; no downloads)."""
+"""Sequential-recommendation fixtures for the delivery tests: the tiny data of tests/models plus a trained pair."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from tests.models import conftest as model_fixtures
 
-from tandem.data import make_synthetic_fleet
-from tandem.data.sequences import SequenceDataset
 from tandem.models.seqrec import SequentialRecommender, build_seqrec
-from tandem.models.seqrec_data import SeqRecSplit, leave_one_out_split
+from tandem.models.seqrec_data import SeqRecSplit
 from tandem.models.seqrec_training import fit_seqrec
 
-
-@pytest.fixture(scope="session")
-def tiny_sequences() -> SequenceDataset:
-    """150 synthetic users over 40 items with learnable structure (ragged lengths 6..20)."""
-    return make_synthetic_fleet(n_users=150, n_items=40, n_clusters=4, seq_len=20, min_seq_len=6,
-                                follow_prob=0.7, seed=3).sequences
-
-
-@pytest.fixture(scope="session")
-def tiny_split(tiny_sequences: SequenceDataset) -> SeqRecSplit:
-    return leave_one_out_split(tiny_sequences, max_len=12)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tests share 2 cores with other work: keep torch on one thread and deterministic."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    yield
-    torch.set_num_threads(threads)
+# The tiny data set and the one-thread guard are the model tests' fixtures, shared rather than copied.
+tiny_sequences = model_fixtures.tiny_sequences
+tiny_split = model_fixtures.tiny_split
+_one_thread = model_fixtures._one_thread
 
 
 @pytest.fixture(scope="session")
