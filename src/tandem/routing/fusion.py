@@ -15,19 +15,29 @@ import torch
 from tandem.core.errors import ConfigError
 
 
+def candidate_floor(cand_ids: torch.Tensor, cand_logp: torch.Tensor,
+                    caller: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(valid [B, N], has [B], floor [B])`` of a cloud answer: usable candidates, rows with any, lowest log-prob.
+
+    A candidate is usable when its id is not 0 and its log-prob is finite; ``floor`` is 0 for rows with none.
+    ``caller`` names the function in the error for mismatched shapes. Pure.
+    """
+    if cand_ids.shape != cand_logp.shape or cand_ids.dim() != 2:
+        raise ConfigError(f"{caller}: ids and logp must be equal [B, N], got {list(cand_ids.shape)}, "
+                          f"{list(cand_logp.shape)}")
+    valid = torch.isfinite(cand_logp) & (cand_ids > 0)
+    has = valid.any(1)
+    floor = torch.where(valid, cand_logp, torch.full_like(cand_logp, float("inf"))).min(1).values
+    return valid, has, torch.where(has, floor, torch.zeros_like(floor))
+
+
 def cloud_log_probs(cand_ids: torch.Tensor, cand_logp: torch.Tensor, n_items: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``(full [B, n_items + 1], has [B])``: candidates keep their log-prob, every other item gets the row's floor.
 
     The floor is the smallest finite candidate log-prob; ``has`` is False for rows with no finite candidate
     (their ``full`` row is 0). Entries with id 0 or ``-inf`` (empty or already clicked) are ignored. Pure.
     """
-    if cand_ids.shape != cand_logp.shape or cand_ids.dim() != 2:
-        raise ConfigError(f"cloud_log_probs: ids and logp must be equal [B, N], got {list(cand_ids.shape)}, "
-                          f"{list(cand_logp.shape)}")
-    valid = torch.isfinite(cand_logp) & (cand_ids > 0)
-    has = valid.any(1)
-    floor = torch.where(valid, cand_logp, torch.full_like(cand_logp, float("inf"))).min(1).values
-    floor = torch.where(has, floor, torch.zeros_like(floor))
+    valid, has, floor = candidate_floor(cand_ids, cand_logp, "cloud_log_probs")
     full = floor.view(-1, 1).expand(-1, n_items + 1).clone()
     src = torch.where(valid, cand_logp, floor.view(-1, 1).expand_as(cand_logp))
     full.scatter_(1, torch.where(valid, cand_ids, torch.zeros_like(cand_ids)), src)
@@ -43,13 +53,7 @@ def fuse_log_probs(small_logp: torch.Tensor, cand_ids: torch.Tensor, cand_logp: 
     """
     if not 0.0 <= weight <= 1.0:
         raise ConfigError(f"fuse_log_probs: weight must be in [0, 1], got {weight}")
-    if cand_ids.shape != cand_logp.shape or cand_ids.dim() != 2:
-        raise ConfigError(f"fuse_log_probs: ids and logp must be equal [B, N], got {list(cand_ids.shape)}, "
-                          f"{list(cand_logp.shape)}")
-    valid = torch.isfinite(cand_logp) & (cand_ids > 0)
-    has = valid.any(1)
-    floor = torch.where(valid, cand_logp, torch.full_like(cand_logp, float("inf"))).min(1).values
-    floor = torch.where(has, floor, torch.zeros_like(floor))
+    valid, has, floor = candidate_floor(cand_ids, cand_logp, "fuse_log_probs")
     # (1 - w) * small + w * floor everywhere, then + w * (logp - floor) at the candidates: no [B, items] cloud matrix
     fused = small_logp * (1.0 - weight) + (weight * floor).view(-1, 1) if weight < 1.0 else \
         torch.where(torch.isfinite(small_logp), floor.view(-1, 1).expand_as(small_logp), small_logp)
