@@ -12,6 +12,7 @@ from tandem.delivery.mask import (
     mask_payload,
     mask_rows,
     masked_logits,
+    soft_masked_logits,
     straight_through,
 )
 from tandem.delivery.personal import fit_personalizer
@@ -37,20 +38,21 @@ def test_dropped_items_rank_below_every_kept_item():
 def test_initial_generator_is_the_supernet_and_training_does_not_touch_it(trained_pair, tiny_split):
     cloud, device = trained_pair
     frozen = {n: p.detach().clone() for n, p in device.named_parameters()}
-    generator = MaskGenerator(device, cloud, user_dim=16)
+    generator = MaskGenerator(device, cloud, user_dim=16).eval()
     history = torch.as_tensor(tiny_split.test_histories[:5])
     with torch.no_grad():
         torch.testing.assert_close(generator(history), device(history))
     histories, targets = next_item_examples(list(tiny_split.train), tiny_split.max_len)
-    fit = fit_personalizer(generator, histories, targets, epochs=2, batch_size=64, lr=1e-2)
-    assert fit["loss"][-1] < fit["loss"][0]
+    start = {n: p.detach().clone() for n, p in generator.named_parameters() if p.requires_grad}
+    fit_personalizer(generator, histories, targets, epochs=2, batch_size=64, lr=1e-2)
+    assert any(not torch.equal(p, start[n]) for n, p in generator.named_parameters() if n in start)
     for name, p in device.named_parameters():
         assert torch.equal(p, frozen[name])
 
 
 def test_the_device_computes_the_cloud_scores_from_the_wire(trained_pair, tiny_split):
     cloud, device = trained_pair
-    generator = MaskGenerator(device, cloud, user_dim=16, init_score=0.2)
+    generator = MaskGenerator(device, cloud, user_dim=16, init_score=0.2).eval()
     history = torch.as_tensor(tiny_split.test_histories[:3])
     masks = generator.masks(history)
     assert masks.keys() == {*default_mask_targets(device), ROWS}
@@ -97,3 +99,51 @@ def test_validation_keeps_the_best_generator_including_the_untrained_one(trained
     assert len(scores) == 3 and fit["best_epoch"] == max(range(3), key=lambda e: (scores[e], -e))
     kept = evaluate_seqrec(generator, *valid[:2], seen=valid[2])["ndcg@10"]
     assert kept == pytest.approx(max(scores)) and kept >= scores[0]  # never below the plain supernet
+
+
+def test_annealing_lowers_the_temperature_to_its_end(trained_pair):
+    cloud, device = trained_pair
+    generator = MaskGenerator(device, cloud, user_dim=16, tau_start=1.0, tau_end=0.01)
+    taus = []
+    for fraction in (0.0, 0.5, 1.0, 2.0):
+        generator.set_progress(fraction)
+        taus.append(generator.tau)
+    assert taus == pytest.approx([1.0, 0.1, 0.01, 0.01])
+    with pytest.raises(ConfigError, match="relaxation"):
+        MaskGenerator(device, cloud, relaxation="gumbel")
+    with pytest.raises(ConfigError, match="tau_start"):
+        MaskGenerator(device, cloud, tau_start=0.1, tau_end=0.5)
+
+
+def test_soft_masks_tend_to_the_hard_ranking_and_eval_is_hard(trained_pair, tiny_split):
+    cloud, device = trained_pair
+    generator = MaskGenerator(device, cloud, user_dim=16)
+    history = torch.as_tensor(tiny_split.test_histories[:4])
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for param in generator.parameters():
+            if param.requires_grad:
+                param.normal_(0.0, 1.0)  # a generator that drops some entries
+        scores = generator.scores(history)
+        hard = masked_logits(device, {n: (v > 0).float() for n, v in scores.items()}, history)
+        assert 0.0 < float((scores[ROWS][:, 1:] > 0).float().mean()) < 1.0
+        soft = soft_masked_logits(device, scores, history, tau=1e-4)
+        kept = scores[ROWS][:, 1:] > 0
+        torch.testing.assert_close(soft[:, 1:][kept], hard[:, 1:][kept], atol=1e-3, rtol=1e-3)
+        assert bool((soft[:, 1:][~kept] < -1e3).all())  # dropped items fall below every kept one
+        generator.eval()
+        torch.testing.assert_close(generator(history), hard)
+        generator.train()
+        assert not torch.allclose(generator(history), hard)  # training runs the soft masks
+
+
+def test_training_anneals_from_the_first_step_to_the_last(trained_pair, tiny_split):
+    cloud, device = trained_pair
+    histories, targets = next_item_examples(list(tiny_split.train), tiny_split.max_len)
+    generator = MaskGenerator(device, cloud, user_dim=16, tau_start=1.0, tau_end=0.01)
+    seen: list[float] = []
+    anneal = generator.set_progress
+    generator.set_progress = lambda fraction: (seen.append(fraction), anneal(fraction))  # type: ignore[method-assign]
+    fit_personalizer(generator, histories, targets, epochs=2, batch_size=64, lr=1e-2)
+    assert seen[0] == 0.0 and seen[-1] >= 0.99 and seen == sorted(seen)
+    assert generator.tau == pytest.approx(0.01, rel=0.1)

@@ -7,6 +7,7 @@ from tandem.delivery.seqrec_distill import (
     distill_seqrec,
     seqrec_distillation_loss,
     top_k_distillation_loss,
+    transfer_item_embeddings,
 )
 from tandem.models.seqrec import build_seqrec
 from tandem.models.seqrec_training import full_softmax_loss, position_logits
@@ -99,3 +100,35 @@ def test_remembered_teacher_heads_give_the_same_loss_and_skip_the_teacher(traine
 def test_teacher_heads_reject_a_bad_k(trained_pair):
     with pytest.raises(ConfigError):
         TeacherHeads(trained_pair[0], 0)
+
+
+def test_item_transfer_keeps_the_teachers_item_geometry_at_the_students_width(trained_pair, tiny_split):
+    teacher, _ = trained_pair
+    student = build_seqrec("sasrec", tiny_split.n_items, tiny_split.max_len, "small", dim=4)
+    energy = transfer_item_embeddings(teacher, student)
+    source = teacher.item_embedding.weight.detach()[1:].double()
+    target = student.item_embedding.weight.detach()[1:].double()
+    singular = torch.linalg.svdvals(source)
+    assert energy == pytest.approx(float(singular[:4].square().sum() / singular.square().sum()), rel=1e-5)
+    assert 0.0 < energy < 1.0 and bool((student.item_embedding.weight[0] == 0).all())
+    # E V V^T E^T is the best rank-4 approximation of the teacher's item-item inner products (Eckart-Young)
+    error = torch.linalg.matrix_norm(source @ source.T - target @ target.T)
+    assert float(error) == pytest.approx(float(singular[4:].pow(4).sum().sqrt()), rel=1e-4)
+
+
+def test_item_transfer_rejects_a_wider_student_or_another_catalogue(trained_pair, tiny_split):
+    teacher, _ = trained_pair
+    with pytest.raises(ConfigError, match="wider"):
+        transfer_item_embeddings(teacher, build_seqrec("sasrec", tiny_split.n_items, tiny_split.max_len, "small",
+                                                       dim=teacher.dim * 2))
+    with pytest.raises(ConfigError, match="item rows"):
+        transfer_item_embeddings(teacher, build_seqrec("sasrec", 7, tiny_split.max_len))
+
+
+def test_distill_with_transfer_starts_from_the_teachers_items(trained_pair, tiny_split):
+    teacher, _ = trained_pair
+    student = build_seqrec("sasrec", tiny_split.n_items, tiny_split.max_len, "small", dim=4)
+    reference = build_seqrec("sasrec", tiny_split.n_items, tiny_split.max_len, "small", dim=4)
+    transfer_item_embeddings(teacher, reference)
+    distill_seqrec(teacher, student, tiny_split.train, None, epochs=1, batch_size=32, lr=1e-9, transfer_items=True)
+    torch.testing.assert_close(student.item_embedding.weight, reference.item_embedding.weight, atol=1e-6, rtol=0)

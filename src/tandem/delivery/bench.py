@@ -60,6 +60,9 @@ class BenchConfig:
     the teacher run once per training window. Measured: top-100 at T=1 beat the student trained alone on
     ML-100k (SASRec and GRU4Rec) and synthetic GRU4Rec; T=2 over-smooths the teacher's already flat
     next-item distribution (ML-100k SASRec NDCG@10 0.038 vs 0.071 alone)."""
+    transfer_items: bool = True
+    """Start the distilled student's item table from the teacher's, projected on its top principal directions
+    (:func:`tandem.delivery.seqrec_distill.transfer_item_embeddings`) before distilling."""
     gru4rec: bool = True
     prune_sparsity: float = 0.5
     n_candidates: int = 100

@@ -163,11 +163,12 @@ def small_models(ctx: BenchContext, arch: str) -> list[StageRecord]:
             kwargs = fit_kwargs(ctx, lb, lr=lr)
             if distil:
                 return distill_seqrec(teacher, m, s.train, s, temperature=c.temperature, alpha=c.alpha,
-                                      top_k=c.distill_top_k, **kwargs)
+                                      top_k=c.distill_top_k, transfer_items=c.transfer_items, **kwargs)
             return fit_seqrec(m, s.train, s, **kwargs)
 
         key = {"teacher": model_digest(teacher), "temperature": c.temperature, "alpha": c.alpha,
-               **({"top_k": c.distill_top_k} if c.distill_top_k else {})} if kind == "distilled" else {}
+               **({"top_k": c.distill_top_k} if c.distill_top_k else {}),
+               **({"transfer_items": True} if c.transfer_items else {})} if kind == "distilled" else {}
         fit = ctx.cached_fit(name, model, train, epochs=c.epochs, lr=lr, batch=c.batch_size,
                              patience=c.patience, **key)
         ctx.models[name] = model

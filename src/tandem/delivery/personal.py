@@ -87,6 +87,9 @@ class Personalizer(nn.Module):
         """Extra training loss (default 0); computed after each ``forward``."""
         return torch.zeros(())
 
+    def set_progress(self, fraction: float) -> None:
+        """Called before each training step with the fraction of steps done (0 to 1), e.g. for annealing."""
+
     def train(self, mode: bool = True) -> Personalizer:
         """Train the generator only: the frozen device model stays in eval mode (no dropout)."""
         super().train(mode)
@@ -131,6 +134,8 @@ def fit_personalizer(personalizer: Personalizer, histories: np.ndarray, targets:
     optimizer = torch.optim.Adam(trainable, lr=lr)
     lengths = (histories > 0).sum(1)
     losses, start = [], time.perf_counter()
+    steps_per_epoch = -(-len(targets) // batch_size)
+    total_steps, step = max(1, epochs * steps_per_epoch - 1), 0
     scores: list[float] = []
     best_state, best_epoch = None, 0
 
@@ -154,6 +159,8 @@ def fit_personalizer(personalizer: Personalizer, histories: np.ndarray, targets:
             for idx in length_bucketed_batches(lengths, batch_size, rng):
                 width = max(1, int(lengths[idx].max()))  # left padding no row of the batch uses is dropped
                 hist, tgt = torch.as_tensor(histories[idx][:, -width:]), torch.as_tensor(targets[idx])
+                personalizer.set_progress(step / total_steps)
+                step += 1
                 optimizer.zero_grad(set_to_none=True)
                 loss = F.cross_entropy(personalizer(hist), tgt) + personalizer.regularizer()
                 loss.backward()

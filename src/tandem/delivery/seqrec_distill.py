@@ -6,6 +6,12 @@ the ground-truth cross-entropy, so the student learns the teacher's whole next-i
 the one item that happened (logit distillation for recommenders as in Kang et al., "DE-RRD", CIKM 2020,
 and the ranking-distillation line of Tang & Wang, KDD 2018). The teacher runs in the cloud, under
 ``no_grad``, on the same batch.
+
+Before that, the student's item table can start from the teacher's (:func:`transfer_item_embeddings`):
+the teacher's item vectors projected on their top principal directions, so the item-item geometry the large
+model learned — most of a recommender's knowledge on a long-tail catalogue, where the device model sees each
+rare item a handful of times — is there from the first step (representation transfer, the "hint" of
+FitNets, Romero et al., ICLR 2015, on the embedding layer).
 """
 
 from __future__ import annotations
@@ -121,15 +127,47 @@ def seqrec_distillation_loss(teacher: SequentialRecommender, temperature: float 
     return loss
 
 
+def transfer_item_embeddings(teacher: SequentialRecommender, student: SequentialRecommender) -> float:
+    """Set the student's item vectors to the teacher's projected on their top principal directions.
+
+    With ``E`` the teacher's item table (padding row excluded) and ``V_d`` its top ``d`` right singular
+    vectors (``d`` = the student's width), the student's rows become ``E V_d``: the best rank-``d``
+    approximation of the teacher's item-item inner products (no centring, so the popularity direction
+    stays). The padding row stays 0. Returns the fraction of the table's energy kept (``sum s_i^2`` of the
+    top ``d`` over all). In place; ConfigError when the catalogues differ or the student is wider.
+    """
+    source, target = teacher.item_embedding.weight, student.item_embedding.weight
+    if source.shape[0] != target.shape[0]:
+        raise ConfigError(f"transfer_item_embeddings: teacher has {source.shape[0]} item rows, student "
+                          f"{target.shape[0]}")
+    if target.shape[1] > source.shape[1]:
+        raise ConfigError(f"transfer_item_embeddings: the student's items are {target.shape[1]}-dim, wider than "
+                          f"the teacher's {source.shape[1]}")
+    with torch.no_grad():
+        table = source[1:].detach().double()
+        _, singular, right = torch.linalg.svd(table, full_matrices=False)
+        width = target.shape[1]
+        target[1:] = (table @ right[:width].T).to(target.dtype)
+        target[0].zero_()
+        energy = singular.square()
+    return float(energy[:width].sum() / energy.sum())
+
+
 def distill_seqrec(teacher: SequentialRecommender, student: SequentialRecommender, train: SequenceDataset,
                    split: SeqRecSplit | None = None, *, temperature: float = 2.0, alpha: float = 0.5,
-                   top_k: int | None = None, **fit_kwargs: Any) -> FitResult:
-    """Train ``student`` in place to imitate ``teacher`` (plus the labels); keyword args go to ``fit_seqrec``."""
+                   top_k: int | None = None, transfer_items: bool = False, **fit_kwargs: Any) -> FitResult:
+    """Train ``student`` in place to imitate ``teacher`` (plus the labels); keyword args go to ``fit_seqrec``.
+
+    ``transfer_items`` first starts the student's item table from the teacher's
+    (:func:`transfer_item_embeddings`); ``alpha=0`` then trains on the labels alone from that start.
+    """
     if teacher.n_items != student.n_items:
         raise ConfigError(f"distill_seqrec: teacher scores {teacher.n_items} items, student {student.n_items}")
     if teacher.max_len < student.max_len:
         raise ConfigError(f"distill_seqrec: teacher reads {teacher.max_len} items, fewer than the student's "
                           f"{student.max_len}")
+    if transfer_items:
+        transfer_item_embeddings(teacher, student)
     for p in teacher.parameters():
         p.requires_grad_(False)
     try:
