@@ -23,7 +23,8 @@ def tiny_result():
 
 
 def test_partial_results_follow_each_stage(tiny_result):
-    assert [len(p.stages) for p in PARTIAL] == [1, 3, 5, 8, 9]  # large, small pair, compress, personal, delta
+    # large, small alone/distilled/logit KD, compress, personal, delta
+    assert [len(p.stages) for p in PARTIAL] == [1, 4, 6, 9, 10]
     assert all(p.config["partial"] for p in PARTIAL) and "partial" not in tiny_result.config
     assert PARTIAL[-1].stages[-1].stage == tiny_result.stages[-1].stage
 
@@ -36,7 +37,9 @@ def test_the_log_follows_every_training_epoch_and_stage(tiny_result):
 
 def test_every_method_is_measured_on_quality_and_bytes(tiny_result):
     names = [s.stage for s in tiny_result.stages]
-    assert names[0] == "cloud: SASRec large" and len(names) == 9
+    assert names[0] == "cloud: SASRec large" and len(names) == 10
+    assert "teacher's items transferred" in tiny_result.stages[2].notes
+    assert "logit KD alpha=0.5" in tiny_result.stages[3].notes
     for stage in tiny_result.stages:
         assert 0 <= stage.metrics["ndcg@10"] <= stage.metrics["hr@10"] <= 1
         assert stage.metrics["params"] > 0
@@ -73,6 +76,8 @@ def test_bad_configuration_is_reported():
         BenchConfig(distill_top_k=0)
     with pytest.raises(ConfigError, match="max_train_minutes"):
         BenchConfig(max_train_minutes=0)
+    with pytest.raises(ConfigError, match="logit_kd_alpha"):
+        BenchConfig(logit_kd_alpha=0.0)
     res = CliRunner().invoke(delivery_app, ["bench", "--dataset", "netflix", "--no-progress"])
     assert res.exit_code == 2 and "dataset" in res.output
 

@@ -150,35 +150,58 @@ def stage_large(ctx: BenchContext) -> list[StageRecord]:
 
 
 def small_models(ctx: BenchContext, arch: str) -> list[StageRecord]:
-    """A device-sized model trained alone, and the same model distilled from the large SASRec."""
+    """A device-sized model trained alone, the same model distilled from the large SASRec (item transfer, plus
+    the logit term at weight ``alpha``), and, when ``logit_kd_alpha`` is set, logit distillation alone."""
     c, s, teacher = ctx.config, ctx.split, ctx.models["large"]
     lr = c.small_lr if arch == "sasrec" else c.gru4rec_lr
+    kinds = {"alone": None, "distilled": (c.transfer_items, c.alpha)}
+    if c.logit_kd_alpha is not None:
+        kinds["logit-kd"] = (False, c.logit_kd_alpha)
     records = []
-    for kind in ("alone", "distilled"):
+    for kind, recipe in kinds.items():
         torch.manual_seed(c.seed + 1)
         model = build_seqrec(arch, s.n_items, c.max_len, "small")
         name = f"{arch}-small-{kind}"
-        label = f"{'SASRec' if arch == 'sasrec' else 'GRU4Rec'} small {kind}"
-        def train(m: SequentialRecommender = model, lb: str = label, distil: bool = kind == "distilled") -> Any:
-            kwargs = fit_kwargs(ctx, lb, lr=lr)
-            if distil:
-                return distill_seqrec(teacher, m, s.train, s, temperature=c.temperature, alpha=c.alpha,
-                                      top_k=c.distill_top_k, transfer_items=c.transfer_items, **kwargs)
-            return fit_seqrec(m, s.train, s, **kwargs)
-
-        key = {"teacher": model_digest(teacher), "temperature": c.temperature, "alpha": c.alpha,
-               **({"top_k": c.distill_top_k} if c.distill_top_k else {}),
-               **({"transfer_items": True} if c.transfer_items else {})} if kind == "distilled" else {}
-        fit = ctx.cached_fit(name, model, train, epochs=c.epochs, lr=lr, batch=c.batch_size,
-                             patience=c.patience, **key)
+        label = f"{'SASRec' if arch == 'sasrec' else 'GRU4Rec'} small {kind.replace('-', ' ')}"
+        fit = ctx.cached_fit(name, model, lambda m=model, lb=label, r=recipe: _train_small(ctx, m, lb, lr, r),
+                             epochs=c.epochs, lr=lr, batch=c.batch_size, patience=c.patience,
+                             **_distill_key(ctx, recipe))
         ctx.models[name] = model
         payload = encode_state(model.state_dict(), codec="fp32", compress="zstd", meta={"model": name, "version": 1})
+        uses_teacher = recipe is not None and recipe[1] > 0
         flops = train_flops(model, ctx, fit.epochs_run) + (
-            teacher.flops_per_example() * s.train.n_interactions * fit.epochs_run if kind == "distilled" else 0.0)
-        records.append(model_record(ctx, f"device: {label}", model, DOWN, fit_note(fit) + ", fp32+zstd",
-                                    payload=payload, full_latency=arch == "sasrec" and kind == "distilled",
-                                    cloud_flops=flops))
+            teacher.flops_per_example() * s.train.n_interactions * fit.epochs_run if uses_teacher else 0.0)
+        note = fit_note(fit) + ("" if recipe is None else f", {_recipe_note(recipe)}") + ", fp32+zstd"
+        records.append(model_record(ctx, f"device: {label}", model, DOWN, note, payload=payload,
+                                    full_latency=arch == "sasrec" and kind == "distilled", cloud_flops=flops))
     return records
+
+
+def _train_small(ctx: BenchContext, model: SequentialRecommender, label: str, lr: float,
+                 recipe: tuple[bool, float] | None) -> Any:
+    """Train one device model: on the labels alone (``recipe`` None) or distilled as ``(transfer, alpha)``."""
+    c, s = ctx.config, ctx.split
+    kwargs = fit_kwargs(ctx, label, lr=lr)
+    if recipe is None:
+        return fit_seqrec(model, s.train, s, **kwargs)
+    transfer, alpha = recipe
+    return distill_seqrec(ctx.models["large"], model, s.train, s, temperature=c.temperature, alpha=alpha,
+                          top_k=c.distill_top_k, transfer_items=transfer, **kwargs)
+
+
+def _distill_key(ctx: BenchContext, recipe: tuple[bool, float] | None) -> dict[str, Any]:
+    """The checkpoint-cache key of a distilled student: the exact teacher and the recipe."""
+    if recipe is None:
+        return {}
+    c, (transfer, alpha) = ctx.config, recipe
+    return {"teacher": model_digest(ctx.models["large"]), "temperature": c.temperature, "alpha": alpha,
+            **({"top_k": c.distill_top_k} if c.distill_top_k else {}), **({"transfer_items": True} if transfer else {})}
+
+
+def _recipe_note(recipe: tuple[bool, float]) -> str:
+    transfer, alpha = recipe
+    parts = (["teacher's items transferred"] if transfer else []) + ([f"logit KD alpha={alpha}"] if alpha > 0 else [])
+    return " + ".join(parts) or "labels only"
 
 
 def stage_sasrec_small(ctx: BenchContext) -> list[StageRecord]:

@@ -42,8 +42,10 @@ def bench(
     distill_top_k: Annotated[int, typer.Option(min=0, help="Distil the teacher's top-k items only (0: its whole "
                                                "distribution); the teacher then runs once per window.")] = 100,
     temperature: Annotated[float, typer.Option(min=0.01, help="Distillation temperature.")] = 1.0,
-    alpha: Annotated[float, typer.Option(min=0.0, max=1.0, help="Weight of the distillation term (the rest: "
-                                         "labels).")] = 0.5,
+    alpha: Annotated[float, typer.Option(min=0.0, max=1.0, help="Weight of the teacher's soft labels in the "
+                                         "distilled student (the rest: labels).")] = 0.0,
+    logit_kd_alpha: Annotated[float, typer.Option(min=0.0, max=1.0, help="Also train a logit-KD-only student at "
+                                                  "this weight, for comparison (0: skip).")] = 0.5,
     transfer_items: Annotated[bool, typer.Option(help="Start the distilled student's item table from the "
                                                  "teacher's (projected) before distilling.")] = True,
     gru4rec: Annotated[bool, typer.Option(help="Also train device-sized GRU4Rec models.")] = True,
@@ -65,8 +67,8 @@ def bench(
 
     options = {"dataset": dataset, "data_root": None if data_root is None else str(data_root), "epochs": epochs,
                "patience": patience, "max_len": max_len, "n_negatives": negatives or None,
-               "distill_top_k": distill_top_k or None, "temperature": temperature, "alpha": alpha, "gru4rec": gru4rec,
-               "transfer_items": transfer_items,
+               "distill_top_k": distill_top_k or None, "temperature": temperature, "alpha": alpha,
+               "logit_kd_alpha": logit_kd_alpha or None, "transfer_items": transfer_items, "gru4rec": gru4rec,
                "onnx": onnx, "finetune_users": finetune_users, "personal_epochs": personal_epochs,
                "cache_dir": None if cache_dir is None else str(cache_dir),
                "max_train_minutes": max_train_minutes, "threads": threads, "seed": seed}

@@ -168,6 +168,8 @@ def distill_seqrec(teacher: SequentialRecommender, student: SequentialRecommende
                           f"{student.max_len}")
     if transfer_items:
         transfer_item_embeddings(teacher, student)
+    if alpha == 0.0:  # the labels alone: the teacher is not run at all
+        return fit_seqrec(student, train, split, **{"description": "distill", **fit_kwargs})
     for p in teacher.parameters():
         p.requires_grad_(False)
     try:
