@@ -22,3 +22,8 @@ def test_route_bench_rejects_bad_options(tmp_path) -> None:
     assert result.exit_code != 0
     result = CliRunner().invoke(app, ["route", "bench", "--train-seconds", "0", "--out", str(tmp_path)])
     assert result.exit_code != 0
+    result = CliRunner().invoke(app, ["route", "bench", "--fusion-max-age", "-1", "--out", str(tmp_path)])
+    assert result.exit_code != 0
+    result = CliRunner().invoke(app, ["route", "bench", "--fusion-age-fit", "sometimes", "--out", str(tmp_path),
+                                      "--no-split"])
+    assert result.exit_code == 2 and "fusion_age_fit" in result.output

@@ -41,6 +41,40 @@ def test_fast_target_rank_equals_full_ranking(name: str, kwargs: dict) -> None:
         assert bool((fast[~inside] >= K).all())
 
 
+def test_age_aware_fusion_is_exact_and_uses_the_weight_of_each_age() -> None:
+    combiner = get_combiner("fusion", weight=0.5, age_weights=[0.9, 0.6, 0.3, 0.0])
+    for seed in range(3):
+        slogp, held, target, query = random_case(seed)
+        held.age = torch.randint(0, 7, (held.ids.shape[0],), generator=torch.Generator().manual_seed(seed)).float()
+        full = rank_of_target(combiner.combine(slogp, held), target)
+        fast = combiner.target_rank(query)
+        inside = full < K
+        assert inside.sum() > 10
+        assert torch.equal(fast[inside], full[inside])
+        assert bool((fast[~inside] >= K).all())
+        # each row ranks as a constant-weight fusion with its own age's weight (ages past the table: the last)
+        for age, w in ((0, 0.9), (2, 0.3), (5, 0.0)):
+            rows = held.age == age
+            plain = get_combiner("fusion", weight=w).target_rank(query)
+            assert torch.equal(fast[rows], plain[rows])
+    slogp, held, target, query = random_case(0)
+    assert torch.equal(combiner.target_rank(query), get_combiner("fusion", weight=0.5).target_rank(query))  # no age
+    with pytest.raises(ConfigError):
+        get_combiner("fusion", age_weights=[0.5, 1.2])
+    with pytest.raises(ConfigError):
+        get_combiner("fusion", age_weights=[])
+
+
+def test_the_target_is_counted_once_even_when_its_two_small_scores_differ_in_the_last_bit() -> None:
+    # the digest (top_small, target_small) and the candidate scores (cand_small) come from two computations
+    ids, cloud = torch.tensor([[1, 2]]), torch.tensor([[-1.0, -2.0]])
+    held = HeldAnswer(ids, cloud, torch.zeros(1, 0, dtype=torch.int64))
+    for cand, x in ((-0.9999999, -0.99999995), (-1.0000001, -1.00000005)):
+        q = RankQuery(torch.tensor([1]), torch.tensor([-1.0]), torch.tensor([[-1.0, -3.0, -4.0]]), torch.tensor([3]),
+                      held, torch.tensor([[cand, -3.0]]))
+        assert q.noncandidates_at_least(torch.tensor([x])).item() == 0
+
+
 def test_registry_and_errors() -> None:
     assert available_combiners() == ["cloud", "fusion", "rerank", "small"]
     with pytest.raises(ConfigError, match="unknown combiner"):

@@ -34,3 +34,17 @@ def test_fuse_log_probs_by_hand() -> None:
     assert top[0, 3] > top[0, 1] and top[0, 1] == top[0, 2] and top[0, 0] == NEG
     with pytest.raises(ConfigError):
         fuse_log_probs(small, ids, logp, 1.5)
+
+
+def test_fuse_log_probs_takes_one_weight_per_row() -> None:
+    small = torch.log_softmax(torch.randn(3, 6), 1)
+    small[:, 0] = NEG
+    ids, logp = torch.tensor([[1, 2], [3, 4], [5, 1]]), torch.tensor([[-0.5, -1.0], [-0.2, -2.0], [-1.0, -1.5]])
+    rows = fuse_log_probs(small, ids, logp, torch.tensor([0.0, 0.5, 1.0]))
+    for i, w in enumerate((0.0, 0.5, 1.0)):
+        assert torch.allclose(rows[i], fuse_log_probs(small[i : i + 1], ids[i : i + 1], logp[i : i + 1], w)[0])
+    assert rows[:, 0].eq(NEG).all()
+    with pytest.raises(ConfigError):
+        fuse_log_probs(small, ids, logp, torch.tensor([0.5, 0.5]))
+    with pytest.raises(ConfigError):
+        fuse_log_probs(small, ids, logp, torch.tensor([0.5, 0.5, -0.1]))

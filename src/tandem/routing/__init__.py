@@ -5,8 +5,8 @@
   request value, :func:`fit_request_value`);
 * budget control (:class:`GlobalRateCap`, :class:`TokenBucket`) and calibration to a target rate
   (:func:`calibrate`);
-* combination on the device (:func:`get_combiner`: small only, cloud list, score fusion, EdgeRec-style
-  re-ranking with fresh clicks);
+* combination on the device (:func:`get_combiner`: small only, cloud list, score fusion, optionally weighted by
+  the held answer's age with weights from :func:`fit_age_weights`, EdgeRec-style re-ranking with fresh clicks);
 * the streaming session simulator (:class:`StreamSimulator`) that measures all of it on real sequences;
 * split computing (:mod:`tandem.routing.split`, Neurosurgeon-style partitioning).
 """
@@ -20,6 +20,7 @@ from tandem.routing.scorers import CloudTable, FactorizedDevice, ModelCloud, Mod
 from tandem.routing.signals import FEATURES, StepSignals, feature_matrix, signals_from_features
 from tandem.routing.split import LayerProfile, PowerModel, choose_partition, partition_costs, profile_stages
 from tandem.routing.split_run import SplitRun, measure_partitions, run_split, split_cnn
+from tandem.routing.staleness import AgeTable, age_table, fit_age_weights
 from tandem.routing.stream import StreamRun, StreamSimulator
 from tandem.routing.stream_state import StepLog
 from tandem.routing.streams import Streams, UserSplit, split_users
@@ -27,6 +28,7 @@ from tandem.routing.value_model import RequestValueModel, captured_gain, fit_req
 
 __all__ = [
     "FEATURES",
+    "AgeTable",
     "AgentPolicy",
     "BudgetChain",
     "Calibration",
@@ -50,6 +52,7 @@ __all__ = [
     "ThresholdPolicy",
     "TokenBucket",
     "UserSplit",
+    "age_table",
     "available_combiners",
     "available_policies",
     "calibrate",
@@ -57,6 +60,7 @@ __all__ = [
     "captured_gain",
     "choose_partition",
     "feature_matrix",
+    "fit_age_weights",
     "fit_request_value",
     "get_combiner",
     "get_policy",

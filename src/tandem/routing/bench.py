@@ -3,10 +3,12 @@
 Protocol (one data set):
 
 1. Users are split into train / log / eval (:func:`tandem.routing.streams.split_users`); the large and small
-   models are trained on the train users (:mod:`tandem.routing.bench_setup`).
+   models are trained on the train users (:mod:`tandem.routing.bench_setup`). With fusion, the cloud's weight
+   for an answer of each age is fitted on the log users (:func:`tandem.routing.staleness.fit_age_weights`).
 2. The learned policy's training data is logged on the *log* users under random requests at several rates,
    recording at every step the local signals and the measured gain of a request (both counterfactuals);
-   a second round logs the learned policy itself (on-policy, still log users) and refits.
+   a second round logs the learned policy itself (on-policy, still log users) and refits. The value model is
+   an average of ``value_members`` networks trained from different seeds.
 3. Every policy's knob is calibrated to each target rate on the *log* users (:func:`calibrate`).
 4. Every calibrated policy is replayed once on the *eval* users: each point of the curve is a measurement
    (its own request rate, NDCG@10, HR@10, bytes, latency, cloud FLOPs), never an interpolation.
@@ -79,13 +81,15 @@ def learn_value_model(setup: BenchSetup, *, rounds: int = 2, progress: bool = Fa
     logs = [sim.run(get_policy("random", rate=r, seed=cfg.seed + i), log=True, description=f"log random {r:.0%}",
                     **horizon).log for i, r in enumerate(cfg.log_rates)]
     data = _concat([g for g in logs if g is not None])
-    model, report = fit_request_value(data.features, data.gains, groups=data.users, seed=cfg.seed)
+    model, report = fit_request_value(data.features, data.gains, groups=data.users, seed=cfg.seed,
+                                      members=cfg.value_members)
     for extra in range(1, rounds):
         policy = _calibrated(LearnedValuePolicy(model), 0.2, setup, data).policy
         own = sim.run(policy, log=True, description=f"log learned (round {extra + 1})", **horizon).log
         if own is not None:
             data = _concat([data, own])
-        model, report = fit_request_value(data.features, data.gains, groups=data.users, seed=cfg.seed + extra)
+        model, report = fit_request_value(data.features, data.gains, groups=data.users, seed=cfg.seed + extra,
+                                          members=cfg.value_members)
     return model, report, data
 
 
@@ -138,6 +142,8 @@ def _combiner_rows(sim: StreamSimulator, config: RouteBenchConfig, metric: str) 
     combiners = {"small": get_combiner("small"), "cloud list": get_combiner("cloud"),
                  f"fusion w={config.fusion_weight}": get_combiner("fusion", weight=config.fusion_weight),
                  "rerank (EdgeRec-style)": get_combiner("rerank")}
+    if getattr(sim.combiner, "age_weights", None):  # the bench's own age-aware fusion (fitted on log users)
+        combiners["fusion, w by answer age"] = sim.combiner
     policies = {"never": get_policy("never"), "periodic(5)": get_policy("periodic", period=5),
                 "random 20%": get_policy("random", rate=0.2), "always": get_policy("always")}
     rows = []
@@ -177,7 +183,8 @@ def run_bench(config: RouteBenchConfig, *, progress: bool = False, setup: BenchS
     budget = _budget_rows(ev, model, points, 0.2, never.metrics[metric], gap, metric)
     combiners = _combiner_rows(ev, config, metric)
     value_report = {"best_epoch": report.best_epoch, "captured_gain_valid": report.captured,
-                    "n_train": report.n_train, "n_valid": report.n_valid, "logged_steps": int(data.gains.size),
+                    "n_train": report.n_train, "n_valid": report.n_valid, "member_epochs": report.member_epochs,
+                    "logged_steps": int(data.gains.size),
                     "mean_gain": float(data.gains.mean()), "positive_gain_share": float((data.gains > 0).mean())}
     return BenchOutcome(config, setup.model_info, never, always, points, value_report, budget, combiners,
                         time.perf_counter() - start)

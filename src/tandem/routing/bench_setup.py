@@ -4,7 +4,8 @@
 The cloud's large model and the device's small model are SASRec (Kang & McAuley, ICDM 2018) or GRU4Rec
 (Hidasi et al., ICLR 2016) at tandem's named ``large`` / ``small`` sizes (:data:`tandem.models.seqrec.SIZES`),
 trained on the *train* users only, early-stopped on those users' validation items. The *log* users' streams
-train and calibrate the policies; the *eval* users' streams measure them. No user is in two roles.
+train and calibrate the policies (and, with ``fusion_age_fit``, the fusion weight of each answer age:
+:func:`tandem.routing.staleness.fit_age_weights`); the *eval* users' streams measure them. No user is in two roles.
 """
 
 from __future__ import annotations
@@ -29,10 +30,14 @@ from tandem.models.seqrec_data import leave_one_out_split
 from tandem.models.seqrec_training import fit_seqrec
 from tandem.routing.combine import get_combiner
 from tandem.routing.scorers import CloudTable, FactorizedDevice, ModelCloud
+from tandem.routing.staleness import fit_age_weights
 from tandem.routing.stream import StreamSimulator
 from tandem.routing.streams import Streams, UserSplit, split_users
 
 DATASETS = ("ml-100k", "beauty", "synthetic")
+AGE_FIT = ("all", "stale", "off")
+"""Fusion weight by answer age, fitted on the log users: for every age, for ages >= 1 only (age 0 keeps
+``fusion_weight``), or not at all (one weight for every age)."""
 
 
 @dataclass
@@ -46,11 +51,14 @@ class RouteBenchConfig:
     n_candidates: int = 100
     combiner: str = "fusion"
     fusion_weight: float = 0.5
+    fusion_age_fit: str = "all"
+    fusion_max_age: int = 16
     rates: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.5)
     policies: tuple[str, ...] = ("periodic", "random", "confidence", "inconsistency", "learned")
     log_rates: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.5)
     value_horizon: int = 8
     value_discount: float = 0.8
+    value_members: int = 5
     fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
     epochs: int = 200
     patience: int = 5
@@ -73,6 +81,12 @@ class RouteBenchConfig:
         if self.value_horizon < 1 or not 0.0 < self.value_discount <= 1.0:
             raise ConfigError(f"route bench: need value_horizon >= 1 and 0 < value_discount <= 1, got "
                               f"{self.value_horizon}, {self.value_discount}")
+        if self.value_members < 1:
+            raise ConfigError(f"route bench: value_members must be >= 1, got {self.value_members}")
+        if self.fusion_age_fit not in AGE_FIT:
+            raise ConfigError(f"route bench: fusion_age_fit must be one of {AGE_FIT}, got {self.fusion_age_fit!r}")
+        if self.fusion_max_age < 0:
+            raise ConfigError(f"route bench: fusion_max_age must be >= 0, got {self.fusion_max_age}")
         if self.max_users is not None and self.max_users < 10:
             raise ConfigError(f"route bench: max_users must be >= 10, got {self.max_users}")
 
@@ -165,4 +179,11 @@ def prepare(config: RouteBenchConfig, *, progress: bool = False) -> BenchSetup:
             "users": {"train": split.train.n_users, "log": split.log.n_users, "eval": split.eval.n_users}}
     log_sim = simulator(config, split.log, large, small, seed=config.seed + 1, progress=progress)
     eval_sim = simulator(config, split.eval, large, small, seed=config.seed + 2, progress=progress)
+    if config.combiner == "fusion" and config.fusion_age_fit != "off":
+        # the cloud's weight per answer age, fitted on the log users only; every simulator then uses it
+        fresh = config.fusion_weight if config.fusion_age_fit == "stale" else None
+        weights, _ = fit_age_weights(log_sim, config.fusion_max_age, fresh_weight=fresh)
+        info["fusion_age_weights"] = list(weights)
+        aged = get_combiner("fusion", weight=config.fusion_weight, age_weights=weights)
+        log_sim, eval_sim = log_sim.with_combiner(aged), eval_sim.with_combiner(aged)
     return BenchSetup(config, split, large, small, info, log_sim, eval_sim)

@@ -58,9 +58,14 @@ def bench(
     arch: Annotated[str, typer.Option(help="sasrec or gru4rec, for both the large and the small model.")] = "sasrec",
     combiner: Annotated[str, typer.Option(help="small, cloud, fusion or rerank.")] = "fusion",
     fusion_weight: Annotated[float, typer.Option(min=0.0, max=1.0, help="Weight of the cloud in fusion.")] = 0.5,
+    fusion_age_fit: Annotated[str, typer.Option(
+        help="Fusion: fit the cloud's weight per answer age on the log users: all (every age), stale (ages >= 1; "
+             "fresh answers keep --fusion-weight) or off (one weight for all ages).")] = "all",
+    fusion_max_age: Annotated[int, typer.Option(min=0, help="Fusion: oldest answer age with its own weight.")] = 16,
     rates: Annotated[str, typer.Option(help="Target request rates, comma-separated.")] = "0.05,0.1,0.2,0.3,0.5",
     policies: Annotated[str, typer.Option(help="Policies to calibrate, comma-separated.")] =
         "periodic,random,confidence,inconsistency,learned",
+    value_members: Annotated[int, typer.Option(min=1, help="Networks averaged in the value model.")] = 5,
     max_users: Annotated[int | None, typer.Option(min=10, help="Cap log and eval users (quick runs).")] = None,
     epochs: Annotated[int, typer.Option(min=1, help="Most training epochs per model.")] = 200,
     train_seconds: Annotated[float, typer.Option(min=1.0, help="Wall-clock budget of each model's training.")] = 1200.0,
@@ -82,7 +87,8 @@ def bench(
         for name in dataset or ["ml-100k", "beauty"]:
             config = RouteBenchConfig(
                 dataset=name, data_root=str(data_root) if data_root else None, arch=arch, combiner=combiner,
-                fusion_weight=fusion_weight, rates=_floats(rates, "--rates"), max_users=max_users, epochs=epochs,
+                fusion_weight=fusion_weight, fusion_age_fit=fusion_age_fit, fusion_max_age=fusion_max_age,
+                rates=_floats(rates, "--rates"), value_members=value_members, max_users=max_users, epochs=epochs,
                 max_train_seconds=train_seconds,
                 policies=tuple(p.strip() for p in policies.split(",") if p.strip()), seed=seed,
                 cache_dir=str(cache_dir or out / "cache"))

@@ -11,12 +11,15 @@ A combiner has two faces that must agree:
   below ``T - N - 1`` (so below ``k`` with ``T >= k + N + 1``) and otherwise some value at least that large.
   Ties count against the target, as in :func:`tandem.models.ranking.rank_of_target`.
 
-The maths of fusion and re-ranking lives in :mod:`tandem.routing.fusion` and :mod:`tandem.routing.rerank`.
+Fusion can weigh the cloud by the held answer's age (:attr:`HeldAnswer.age`; weights fitted on logged streams by
+:mod:`tandem.routing.staleness`). The maths of fusion and re-ranking lives in :mod:`tandem.routing.fusion` and
+:mod:`tandem.routing.rerank`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
@@ -34,12 +37,14 @@ SHOWN_FIRST = 1e4
 @dataclass
 class HeldAnswer:
     """The cloud answer each device holds: candidate ``ids``/``logp`` ``[B, N]`` (``-inf`` = empty or clicked),
-    the ``fresh`` clicks since it was made ``[B, M]`` (0 = none), and the device's ``item_vectors`` if any."""
+    the ``fresh`` clicks since it was made ``[B, M]`` (0 = none), the device's ``item_vectors`` if any, and the
+    answer's ``age`` ``[B]`` in steps since it was made (None: unknown, treated as fresh)."""
 
     ids: torch.Tensor
     logp: torch.Tensor
     fresh: torch.Tensor
     item_vectors: torch.Tensor | None = None
+    age: torch.Tensor | None = None
 
 
 @dataclass
@@ -71,9 +76,12 @@ class RankQuery:
 
     def noncandidates_at_least(self, x: torch.Tensor) -> torch.Tensor:
         """Unseen items outside the valid candidates, other than the target, with small log-prob >= ``x``."""
+        # the target is judged by its digest log-prob (the source of ``top_small``), never by ``cand_small``:
+        # the two can differ in the last bit, which would count it once too often or too rarely
         everything = (self.top_small >= x.view(-1, 1)).sum(1)
-        target = (~self.target_in.any(1)) & torch.isfinite(self.target_small) & (self.target_small >= x)
-        return everything - target.long() - (self.valid & (self.cand_small >= x.view(-1, 1))).sum(1)
+        target = torch.isfinite(self.target_small) & (self.target_small >= x)
+        others = (self.valid & ~self.target_in & (self.cand_small >= x.view(-1, 1))).sum(1)
+        return (everything - target.long() - others).clamp_min(0)
 
 
 def _missed(q: RankQuery, rank: torch.Tensor) -> torch.Tensor:
@@ -143,33 +151,56 @@ class CloudList(Combiner):
 
 
 class Fusion(Combiner):
-    """Score fusion over the whole catalogue: ``(1 - weight) * small + weight * cloud`` log-probabilities."""
+    """Score fusion over the whole catalogue: ``(1 - w) * small + w * cloud`` log-probabilities.
+
+    With ``age_weights`` the cloud's weight depends on how old the held answer is: an answer ``a`` steps old
+    is fused with ``age_weights[min(a, len(age_weights) - 1)]`` (``weight`` applies when the age is unknown).
+    A fresh answer knows the next click best; an old one was made for an earlier position of the stream and
+    the fresh small model, which has seen the clicks since, deserves more say. The weights are fitted on
+    logged streams by :func:`tandem.routing.staleness.fit_age_weights`.
+    """
 
     name = "fusion"
 
-    def __init__(self, weight: float = 0.5) -> None:
+    def __init__(self, weight: float = 0.5, age_weights: Sequence[float] | None = None) -> None:
         if not 0.0 <= weight <= 1.0:
             raise ConfigError(f"Fusion: weight must be in [0, 1], got {weight}")
         self.weight = float(weight)
+        self.age_weights = None if age_weights is None else tuple(float(w) for w in age_weights)
+        if self.age_weights is not None and (not self.age_weights or any(not 0.0 <= w <= 1.0 for w in
+                                                                           self.age_weights)):
+            raise ConfigError(f"Fusion: age_weights must be a non-empty list of values in [0, 1], got {age_weights}")
+
+    def weights(self, held: HeldAnswer) -> torch.Tensor:
+        """``[B]`` the cloud's weight for each row's held answer."""
+        b = held.ids.shape[0]
+        if self.age_weights is None or held.age is None:
+            return torch.full((b,), self.weight)
+        table = torch.tensor(self.age_weights)
+        age = held.age.to(torch.float64).clamp(0, len(table) - 1).round().long()
+        return table[age]
 
     def combine(self, small_logp: torch.Tensor, held: HeldAnswer) -> torch.Tensor:
-        return fuse_log_probs(small_logp, held.ids, held.logp, self.weight)
+        w = self.weight if self.age_weights is None or held.age is None else self.weights(held)
+        return fuse_log_probs(small_logp, held.ids, held.logp, w)
 
     def target_rank(self, q: RankQuery) -> torch.Tensor:
-        w, valid, hit = self.weight, q.valid, q.target_in
-        has, t_in = valid.any(1), hit.any(1)
+        valid, hit = q.valid, q.target_in
+        w = self.weights(q.held).to(q.held.logp.dtype)
+        has, t_in, full = valid.any(1), hit.any(1), w >= 1.0
+        w2 = w.view(-1, 1)
         zero = torch.zeros_like(q.held.logp)
         floor = torch.where(valid, q.held.logp, torch.full_like(zero, float("inf"))).min(1).values
-        fused = (1 - w) * torch.where(valid, q.cand_small, zero) + w * torch.where(valid, q.held.logp, zero)
+        fused = (1 - w2) * torch.where(valid, q.cand_small, zero) + w2 * torch.where(valid, q.held.logp, zero)
         t_cloud = torch.where(t_in, torch.where(hit, q.held.logp, zero).sum(1), floor)
         t_fused = (1 - w) * q.target_small + w * t_cloud
         inside = (valid & ~hit & (fused >= t_fused.view(-1, 1))).sum(1)
-        if w < 1.0:
-            x = torch.where(t_in, (t_fused - w * floor) / (1 - w), q.target_small)
-            outside = q.noncandidates_at_least(x)
-        else:  # every non-candidate scores the floor
+        # w < 1: a non-candidate j scores (1 - w) * small_j + w * floor, at least t_fused iff small_j >= x
+        x = torch.where(t_in, (t_fused - w * floor) / (1 - w).clamp_min(1e-12), q.target_small)
+        outside = q.noncandidates_at_least(x)
+        if bool(full.any()):  # w = 1: every non-candidate scores the floor
             n_out = q.n_unseen - valid.sum(1) - (~t_in).long()
-            outside = torch.where(floor >= t_cloud, n_out, torch.zeros_like(n_out))
+            outside = torch.where(full, torch.where(floor >= t_cloud, n_out, torch.zeros_like(n_out)), outside)
         rank = torch.where(has, inside + outside, SmallOnly().target_rank(q))
         return _missed(q, rank)
 

@@ -46,18 +46,23 @@ def cloud_log_probs(cand_ids: torch.Tensor, cand_logp: torch.Tensor, n_items: in
 
 
 def fuse_log_probs(small_logp: torch.Tensor, cand_ids: torch.Tensor, cand_logp: torch.Tensor,
-                   weight: float = 0.5) -> torch.Tensor:
+                   weight: float | torch.Tensor = 0.5) -> torch.Tensor:
     """``(1 - weight) * small + weight * cloud`` over all items; rows without a cloud answer keep ``small``. Pure.
 
-    ``small_logp`` is ``[B, n_items + 1]`` with ``-inf`` for excluded items, which stay excluded.
+    ``small_logp`` is ``[B, n_items + 1]`` with ``-inf`` for excluded items, which stay excluded. ``weight`` is
+    one number or one per row (``[B]``, e.g. lower for older answers: :class:`tandem.routing.combine.Fusion`).
     """
-    if not 0.0 <= weight <= 1.0:
+    w = torch.as_tensor(weight, dtype=small_logp.dtype)
+    if w.dim() > 1 or (w.dim() == 1 and w.shape[0] != small_logp.shape[0]):
+        raise ConfigError(f"fuse_log_probs: weight must be a number or one per row, got shape {list(w.shape)}")
+    if not bool(((w >= 0.0) & (w <= 1.0)).all()):
         raise ConfigError(f"fuse_log_probs: weight must be in [0, 1], got {weight}")
     valid, has, floor = candidate_floor(cand_ids, cand_logp, "fuse_log_probs")
+    w = w.view(-1, 1) if w.dim() == 1 else w
     # (1 - w) * small + w * floor everywhere, then + w * (logp - floor) at the candidates: no [B, items] cloud matrix
-    fused = small_logp * (1.0 - weight) + (weight * floor).view(-1, 1) if weight < 1.0 else \
-        torch.where(torch.isfinite(small_logp), floor.view(-1, 1).expand_as(small_logp), small_logp)
-    bump = torch.where(valid, weight * (cand_logp - floor.view(-1, 1)), torch.zeros_like(cand_logp))
+    finite = torch.isfinite(small_logp)
+    fused = torch.where(finite, torch.where(finite, small_logp, 0.0) * (1.0 - w) + w * floor.view(-1, 1), small_logp)
+    bump = torch.where(valid, w * (cand_logp - floor.view(-1, 1)), torch.zeros_like(cand_logp))
     fused = fused.scatter_add(1, torch.where(valid, cand_ids, torch.zeros_like(cand_ids)), bump)
     if not bool(has.all()):  # rows without an answer keep the small model's scores
         fused[~has] = small_logp[~has]

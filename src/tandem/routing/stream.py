@@ -34,6 +34,7 @@ from tandem.routing.payloads import PayloadSizer
 from tandem.routing.policy import RequestPolicy
 from tandem.routing.scorers import CloudScorer, DeviceScorer
 from tandem.routing.signals import (
+    NO_CACHE_AGE,
     StepSignals,
     feature_matrix,
     topk_overlap,
@@ -186,9 +187,9 @@ class StreamSimulator:
             if log_mode := acc.log_features is not None:
                 new_ids, new_logp = self.cloud.answer(s, steps)
                 stale = HeldAnswer(st.ids[:m], held_logp, self._fresh(users[:m], pos, st.made_at[:m]),
-                                   self.item_vectors)
+                                   self.item_vectors, st.age[:m].clone())
                 answer = HeldAnswer(new_ids, new_logp.masked_fill(seen.gather(1, new_ids), float("-inf")),
-                                    torch.zeros(m, 0, dtype=torch.int64), self.item_vectors)
+                                    torch.zeros(m, 0, dtype=torch.int64), self.item_vectors, torch.zeros(m))
                 rank_stale = self.combiner.target_rank(self._query(steps, targets, stale, seen))
                 rank_fresh = self.combiner.target_rank(self._query(steps, targets, answer, seen))
                 acc.add_log(feature_matrix(signals), steps, users[:m], policy.scores(signals))
@@ -206,7 +207,7 @@ class StreamSimulator:
             if not log_mode:
                 held_logp = st.logp[:m].masked_fill(seen.gather(1, st.ids[:m]), float("-inf"))
                 held = HeldAnswer(st.ids[:m], held_logp, self._fresh(users[:m], pos, st.made_at[:m]),
-                                  self.item_vectors)
+                                  self.item_vectors, st.age[:m].clone())
                 rank = self.combiner.target_rank(self._query(steps, targets, held, seen))
             latency = dev_seconds[:m].copy()
             if rows.size:
@@ -228,14 +229,15 @@ class StreamSimulator:
             made = before[:, (k - j) % self._horizon]
             ids, logp = self.cloud.answer(s, steps - j)
             new = HeldAnswer(ids, logp.masked_fill(seen.gather(1, ids), float("-inf")),
-                             self._fresh(users, pos, pos - j), self.item_vectors)
+                             self._fresh(users, pos, pos - j), self.item_vectors, torch.full((len(steps),), float(j)))
             old_ids = torch.zeros(len(steps), n_cand, dtype=torch.int64)
             old_logp = torch.full((len(steps), n_cand), float("-inf"))
             rows = np.flatnonzero(made >= 0)
             if rows.size:
                 old_ids[rows], old_logp[rows] = self.cloud.answer(s, first[rows] + made[rows] - s.start)
+            old_age = torch.as_tensor(np.where(made >= 0, pos - made, NO_CACHE_AGE), dtype=torch.float32)
             old = HeldAnswer(old_ids, old_logp.masked_fill(seen.gather(1, old_ids), float("-inf")),
-                             self._fresh(users, pos, np.maximum(made, 0)), self.item_vectors)
+                             self._fresh(users, pos, np.maximum(made, 0)), self.item_vectors, old_age)
             gain = ndcg_at(self.combiner.target_rank(self._query(steps, targets, new, seen)), self.k) - \
                 ndcg_at(self.combiner.target_rank(self._query(steps, targets, old, seen)), self.k)
             acc.add_gain(steps - j, gain, self._discount ** j)

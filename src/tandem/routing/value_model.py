@@ -10,7 +10,7 @@ step, ``NDCG@10(fresh cloud answer) - NDCG@10(answer held)``, on the local signa
 computes both counterfactuals, since it can run its large model at every logged step); the policy is
 evaluated on other users.
 
-The model is ~1k parameters (10 inputs, two hidden layers of 32 and 16): negligible next to the small
+The model is ~1k parameters (12 inputs, two hidden layers of 32 and 16): negligible next to the small
 recommender on the device.
 """
 
@@ -28,23 +28,35 @@ from tandem.routing.signals import FEATURES
 
 
 class RequestValueModel(nn.Module):
-    """Standardize features with stored mean/std, then an MLP to one predicted gain per row."""
+    """Standardize features with stored mean/std, then an MLP to one predicted gain per row.
 
-    def __init__(self, n_features: int = len(FEATURES), hidden: int = 32) -> None:
+    With ``members`` > 1 it is an ensemble: that many MLPs (trained from different seeds by
+    :func:`fit_request_value`) whose predictions are averaged. Logged gains are noisy and the policy keeps
+    only the top few percent of scores, so one network's ranking depends on its seed; the average is steadier.
+    """
+
+    def __init__(self, n_features: int = len(FEATURES), hidden: int = 32, members: int = 1) -> None:
         super().__init__()
-        if n_features < 1 or hidden < 2:
-            raise ConfigError(f"RequestValueModel: need n_features >= 1 and hidden >= 2, got {n_features}, {hidden}")
+        if n_features < 1 or hidden < 2 or members < 1:
+            raise ConfigError(f"RequestValueModel: need n_features >= 1, hidden >= 2 and members >= 1, got "
+                              f"{n_features}, {hidden}, {members}")
         self.register_buffer("mean", torch.zeros(n_features))
         self.register_buffer("std", torch.ones(n_features))
-        self.net = nn.Sequential(nn.Linear(n_features, hidden), nn.ReLU(), nn.Linear(hidden, hidden // 2), nn.ReLU(),
-                                 nn.Linear(hidden // 2, 1))
+        self.nets = nn.ModuleList(
+            nn.Sequential(nn.Linear(n_features, hidden), nn.ReLU(), nn.Linear(hidden, hidden // 2), nn.ReLU(),
+                          nn.Linear(hidden // 2, 1)) for _ in range(members))
 
     @property
     def n_features(self) -> int:
         return int(self.mean.shape[0])
 
+    @property
+    def members(self) -> int:
+        return len(self.nets)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net((x - self.mean) / self.std).squeeze(-1)
+        z = (x - self.mean) / self.std
+        return torch.stack([net(z).squeeze(-1) for net in self.nets]).mean(0)
 
     @torch.no_grad()
     def predict(self, features: np.ndarray) -> np.ndarray:
@@ -78,13 +90,15 @@ def captured_gain(predicted: np.ndarray, gains: np.ndarray, rate: float) -> floa
 
 @dataclass
 class ValueFitReport:
-    """How fitting went: the best epoch, validation MSE per epoch, and captured gain at 10/20/30%."""
+    """How fitting went: the best epoch and validation MSE per epoch (of the first member), every member's best
+    epoch, and the (averaged) model's captured gain at 10/20/30%."""
 
     best_epoch: int = 0
     valid_mse: list[float] = field(default_factory=list)
     captured: dict[str, float] = field(default_factory=dict)
     n_train: int = 0
     n_valid: int = 0
+    member_epochs: list[int] = field(default_factory=list)
 
 
 def fit_request_value(
@@ -100,19 +114,22 @@ def fit_request_value(
     valid_fraction: float = 0.2,
     patience: int = 5,
     seed: int = 0,
+    members: int = 1,
 ) -> tuple[RequestValueModel, ValueFitReport]:
     """Fit a :class:`RequestValueModel` by MSE on logged ``(features [n, F], gains [n])``.
 
     ``groups`` (e.g. the user of each row) keeps whole groups on one side of the train/validation split,
-    so early stopping never sees a user it trained on. Returns the best model by validation MSE.
+    so early stopping never sees a user it trained on. ``members`` networks are trained from seeds
+    ``seed, seed + 1, ...`` on the same split, each kept at its best validation epoch, and averaged.
     """
     x, y = np.asarray(features, dtype=np.float32), np.asarray(gains, dtype=np.float32)
     if x.ndim != 2 or y.shape != (x.shape[0],) or x.shape[0] < 10:
         raise ConfigError(f"fit_request_value: need features [n >= 10, F] and gains [n], got {x.shape}, {y.shape}")
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise ConfigError("fit_request_value: features and gains must be finite")
-    if not 0.0 < valid_fraction < 1.0 or epochs < 1 or batch_size < 1 or lr <= 0:
-        raise ConfigError("fit_request_value: need 0 < valid_fraction < 1, epochs >= 1, batch_size >= 1, lr > 0")
+    if not 0.0 < valid_fraction < 1.0 or epochs < 1 or batch_size < 1 or lr <= 0 or members < 1:
+        raise ConfigError("fit_request_value: need 0 < valid_fraction < 1, epochs >= 1, batch_size >= 1, lr > 0, "
+                          "members >= 1")
     rng = np.random.default_rng(seed)
     g = np.arange(len(y)) if groups is None else np.asarray(groups)
     if g.shape != y.shape:
@@ -123,35 +140,54 @@ def fit_request_value(
     if is_valid.all():
         raise ConfigError("fit_request_value: too few groups for a train/validation split")
     torch.manual_seed(seed)
-    model = RequestValueModel(x.shape[1], hidden)
+    model = RequestValueModel(x.shape[1], hidden, members)
     xt, yt = torch.as_tensor(x[~is_valid]), torch.as_tensor(y[~is_valid])
     xv, yv = torch.as_tensor(x[is_valid]), torch.as_tensor(y[is_valid])
     model.mean.copy_(xt.mean(0))
     model.std.copy_(xt.std(0).clamp_min(1e-6))
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     report = ValueFitReport(n_train=len(yt), n_valid=len(yv))
-    best, best_state, bad = float("inf"), None, 0
+    for i, net in enumerate(model.nets):
+        if i:
+            torch.manual_seed(seed + i)
+            for layer in net:
+                if isinstance(layer, nn.Linear):
+                    layer.reset_parameters()
+        best_epoch, mses = _fit_member(net, (xt - model.mean) / model.std, yt, (xv - model.mean) / model.std, yv,
+                                       rng if i == 0 else np.random.default_rng(seed + i), epochs, batch_size, lr,
+                                       weight_decay, patience)
+        report.member_epochs.append(best_epoch)
+        if i == 0:
+            report.best_epoch, report.valid_mse = best_epoch, mses
+    pred = model.predict(x[is_valid])
+    report.captured = {f"{r:.0%}": captured_gain(pred, y[is_valid], r) for r in (0.1, 0.2, 0.3)}
+    return model, report
+
+
+def _fit_member(net: nn.Module, xt: torch.Tensor, yt: torch.Tensor, xv: torch.Tensor, yv: torch.Tensor,
+                rng: np.random.Generator, epochs: int, batch_size: int, lr: float, weight_decay: float,
+                patience: int) -> tuple[int, list[float]]:
+    """Train one network on standardized inputs with early stopping; leave it at its best epoch."""
+    opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
+    best, best_state, bad, best_epoch, mses = float("inf"), None, 0, 0, []
     for epoch in range(1, epochs + 1):
-        model.train()
+        net.train()
         order = torch.as_tensor(rng.permutation(len(yt)))
         for lo in range(0, len(order), batch_size):
             idx = order[lo : lo + batch_size]
             opt.zero_grad(set_to_none=True)
-            loss = torch.mean((model(xt[idx]) - yt[idx]) ** 2)
+            loss = torch.mean((net(xt[idx]).squeeze(-1) - yt[idx]) ** 2)
             loss.backward()
             opt.step()
-        model.eval()
+        net.eval()
         with torch.no_grad():
-            mse = float(torch.mean((model(xv) - yv) ** 2))
-        report.valid_mse.append(mse)
+            mse = float(torch.mean((net(xv).squeeze(-1) - yv) ** 2))
+        mses.append(mse)
         if mse < best:
-            best, best_state, bad, report.best_epoch = mse, copy.deepcopy(model.state_dict()), 0, epoch
+            best, best_state, bad, best_epoch = mse, copy.deepcopy(net.state_dict()), 0, epoch
         else:
             bad += 1
             if bad >= patience:
                 break
     if best_state is not None:
-        model.load_state_dict(best_state)
-    pred = model.predict(x[is_valid])
-    report.captured = {f"{r:.0%}": captured_gain(pred, y[is_valid], r) for r in (0.1, 0.2, 0.3)}
-    return model, report
+        net.load_state_dict(best_state)
+    return best_epoch, mses
