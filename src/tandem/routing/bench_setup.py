@@ -123,7 +123,8 @@ def trained_model(config: RouteBenchConfig, train: SequenceDataset, size: str, *
     torch.manual_seed(config.seed)
     model = build_seqrec(config.arch, train.n_items, config.max_len, size)
     params = {"arch": config.arch, "size": size, "max_len": config.max_len, "seed": config.seed,
-              "epochs": config.epochs, "patience": config.patience, "config": model.config()}
+              "epochs": config.epochs, "patience": config.patience, "config": model.config(),
+              "max_train_seconds": config.max_train_seconds}  # a model cut short by a budget is another model
     key = f"{config.dataset}-{config.arch}-{size}-{_fingerprint(train, **params)}"
     path = Path(config.cache_dir) / f"{key}.pt" if config.cache_dir else None
     if path is not None and path.is_file():
