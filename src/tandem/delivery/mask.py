@@ -121,9 +121,7 @@ class MaskGenerator(Personalizer):
     def scores(self, history: torch.Tensor) -> dict[str, torch.Tensor]:
         """Real-valued mask scores per user: ``{name: [batch, *shape]}`` (and ``item_rows``: ``[batch, n+1]``)."""
         cloud = self.user.cloud_model
-        with torch.no_grad():
-            user = cloud.user_vector(history)
-        z = self.user.project(user)
+        user, z = self.user.encode(history)
         out = {n: self.base[_key(n)] + self.row_factor[_key(n)](z).unsqueeze(2) * self.col_factor[_key(n)](z)
                .unsqueeze(1) for n in self.targets}
         if self.item_rows:

@@ -45,10 +45,14 @@ class UserEncoder(nn.Module):
     def cloud_model(self) -> SequentialRecommender:
         return self._cloud[0]
 
-    def forward(self, history: torch.Tensor) -> torch.Tensor:
+    def encode(self, history: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(state, z)``: the cloud model's user state ``[batch, cloud dim]`` (no gradient) and its projection."""
         with torch.no_grad():
             user = self.cloud_model.user_vector(history)
-        return self.project(user)
+        return user, self.project(user)
+
+    def forward(self, history: torch.Tensor) -> torch.Tensor:
+        return self.encode(history)[1]
 
 
 def check_vmappable(model: nn.Module, names: list[str]) -> None:

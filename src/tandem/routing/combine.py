@@ -181,8 +181,7 @@ class Fusion(Combiner):
         return table[age]
 
     def combine(self, small_logp: torch.Tensor, held: HeldAnswer) -> torch.Tensor:
-        w = self.weight if self.age_weights is None or held.age is None else self.weights(held)
-        return fuse_log_probs(small_logp, held.ids, held.logp, w)
+        return fuse_log_probs(small_logp, held.ids, held.logp, self.weights(held))
 
     def target_rank(self, q: RankQuery) -> torch.Tensor:
         valid, hit = q.valid, q.target_in

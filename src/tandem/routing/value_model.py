@@ -146,15 +146,15 @@ def fit_request_value(
     model.mean.copy_(xt.mean(0))
     model.std.copy_(xt.std(0).clamp_min(1e-6))
     report = ValueFitReport(n_train=len(yt), n_valid=len(yv))
+    zt, zv = (xt - model.mean) / model.std, (xv - model.mean) / model.std  # standardized once for every member
     for i, net in enumerate(model.nets):
         if i:
             torch.manual_seed(seed + i)
             for layer in net:
                 if isinstance(layer, nn.Linear):
                     layer.reset_parameters()
-        best_epoch, mses = _fit_member(net, (xt - model.mean) / model.std, yt, (xv - model.mean) / model.std, yv,
-                                       rng if i == 0 else np.random.default_rng(seed + i), epochs, batch_size, lr,
-                                       weight_decay, patience)
+        member_rng = rng if i == 0 else np.random.default_rng(seed + i)
+        best_epoch, mses = _fit_member(net, zt, yt, zv, yv, member_rng, epochs, batch_size, lr, weight_decay, patience)
         report.member_epochs.append(best_epoch)
         if i == 0:
             report.best_epoch, report.valid_mse = best_epoch, mses
