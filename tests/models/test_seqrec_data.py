@@ -3,7 +3,13 @@ import pytest
 
 from tandem.core.errors import ConfigError
 from tandem.data.sequences import SequenceDataset
-from tandem.models.seqrec_data import last_position_examples, leave_one_out_split, pad_left, training_windows
+from tandem.models.seqrec_data import (
+    last_position_examples,
+    leave_one_out_split,
+    pad_left,
+    training_windows,
+    trim_left_padding,
+)
 
 
 def test_pad_left_keeps_the_newest_items():
@@ -46,3 +52,10 @@ def test_last_position_examples_take_the_newest_targets_per_user():
     assert histories.tolist() == [[1, 2, 3], [2, 3, 4], [0, 0, 6]]
     with pytest.raises(ConfigError):
         last_position_examples(ds, 3, per_user=0)
+
+
+def test_trim_left_padding_drops_only_columns_no_row_uses():
+    histories = np.array([[0, 0, 0, 4, 5], [0, 0, 2, 3, 1]])
+    assert trim_left_padding(histories).tolist() == [[0, 4, 5], [2, 3, 1]]
+    assert trim_left_padding(np.zeros((2, 4), dtype=np.int64)).shape == (2, 1)  # at least one column
+    assert trim_left_padding(np.array([[1, 2, 3]])).tolist() == [[1, 2, 3]]

@@ -30,7 +30,7 @@ from tandem.delivery.personal import Personalizer, fit_personalizer, per_user_lo
 from tandem.delivery.quantize import int8_payload
 from tandem.models import count_parameters
 from tandem.models.progress import progress_bar
-from tandem.models.seqrec_data import last_position_examples
+from tandem.models.seqrec_data import last_position_examples, trim_left_padding
 from tandem.models.seqrec_eval import batch_ranks, evaluate_logits, metrics_from_ranks
 from tandem.models.seqrec_training import fit_seqrec
 from tandem.report.results import StageRecord
@@ -100,7 +100,7 @@ def personalized_delivery(ctx: BenchContext, kind: str, make: Callable[[torch.Te
         order = np.argsort(lengths, kind="stable")  # similar lengths per chunk: unused padding is dropped
         for lo in range(0, s.users.size, CHUNK):
             rows = order[lo : lo + CHUNK]
-            history = torch.as_tensor(s.test_histories[rows][:, -max(1, int(lengths[rows].max())) :])
+            history = torch.as_tensor(trim_left_padding(s.test_histories[rows]))
             with torch.no_grad():
                 made = make(history)
             decoded: list[dict[str, torch.Tensor]] = []

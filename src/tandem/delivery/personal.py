@@ -23,6 +23,7 @@ from torch.nn import functional as F
 from tandem.core.errors import ConfigError
 from tandem.models.progress import progress_bar
 from tandem.models.seqrec import SequentialRecommender
+from tandem.models.seqrec_data import trim_left_padding
 from tandem.models.seqrec_eval import evaluate_seqrec
 from tandem.models.seqrec_training import length_bucketed_batches
 
@@ -161,8 +162,7 @@ def fit_personalizer(personalizer: Personalizer, histories: np.ndarray, targets:
             personalizer.train()
             total, count = 0.0, 0
             for idx in length_bucketed_batches(lengths, batch_size, rng):
-                width = max(1, int(lengths[idx].max()))  # left padding no row of the batch uses is dropped
-                hist, tgt = torch.as_tensor(histories[idx][:, -width:]), torch.as_tensor(targets[idx])
+                hist, tgt = torch.as_tensor(trim_left_padding(histories[idx])), torch.as_tensor(targets[idx])
                 personalizer.set_progress(step / total_steps)
                 step += 1
                 optimizer.zero_grad(set_to_none=True)

@@ -29,6 +29,16 @@ def pad_left(sequences: Iterable[np.ndarray], max_len: int) -> np.ndarray:
     return out
 
 
+def trim_left_padding(histories: np.ndarray) -> np.ndarray:
+    """``histories [n, L]`` without the left-padding columns no row uses (at least one column). Pure.
+
+    A causal model that masks padding scores a left-padded history the same at any width, so batches of
+    similar lengths (Beauty: 9 items a user in 50 columns) run several times faster trimmed.
+    """
+    used = int((histories > 0).sum(1).max()) if histories.size else 0
+    return histories[:, -max(1, used) :]
+
+
 def training_windows(ds: SequenceDataset, max_len: int) -> tuple[np.ndarray, np.ndarray]:
     """``(inputs, targets)``, both ``int64 [n_windows, max_len]``; target 0 marks a position without a label.
 

@@ -18,6 +18,7 @@ import torch
 from tandem.core.errors import ConfigError
 from tandem.data.sequences import SequenceDataset
 from tandem.models.ranking import hit_rate_and_ndcg, rank_of_target
+from tandem.models.seqrec_data import trim_left_padding
 
 Scorer = Callable[[torch.Tensor], torch.Tensor]
 """Maps a history batch ``[batch, L]`` to logits ``[batch, n_items + 1]`` (a model, or a personalized one)."""
@@ -89,9 +90,7 @@ def target_ranks(scorer: Scorer, histories: np.ndarray, targets: np.ndarray, *, 
     ranks = torch.zeros(targets.size, dtype=torch.int64)
     for lo in range(0, targets.size, batch_size):
         rows = order[lo : lo + batch_size]
-        batch = histories[rows]
-        if trim:
-            batch = batch[:, -max(1, int(lengths[rows].max())) :]
+        batch = trim_left_padding(histories[rows]) if trim else histories[rows]
         logits = scorer(torch.as_tensor(batch))
         ranks[torch.as_tensor(rows)] = batch_ranks(logits, targets[rows], rows, seen=seen, negatives=negatives,
                                                    seed=seed + lo)
