@@ -65,6 +65,26 @@ def test_age_aware_fusion_is_exact_and_uses_the_weight_of_each_age() -> None:
         get_combiner("fusion", age_weights=[])
 
 
+def test_conditional_answers_take_their_own_age_weights() -> None:
+    combiner = get_combiner("fusion", weight=0.5, age_weights=[0.9, 0.4, 0.2], next_weights=[0.9, 0.8, 0.6])
+    slogp, held, target, query = random_case(1)
+    g = torch.Generator().manual_seed(1)
+    held.age = torch.randint(0, 4, (held.ids.shape[0],), generator=g).float()
+    held.conditional = (torch.rand(held.ids.shape[0], generator=g) < 0.5) & (held.age > 0)
+    w = combiner.weights(held)
+    plain, cond = [0.9, 0.4, 0.2, 0.2], [0.9, 0.8, 0.6, 0.6]
+    expected = torch.tensor([(cond if c else plain)[int(a)] for a, c in zip(held.age, held.conditional, strict=True)])
+    assert torch.allclose(w, expected)
+    full = rank_of_target(combiner.combine(slogp, held), target)
+    fast = combiner.target_rank(query)
+    inside = full < K
+    assert inside.sum() > 10 and torch.equal(fast[inside], full[inside])
+    held.conditional = None  # no row conditional: the plain table everywhere
+    assert torch.allclose(combiner.weights(held), torch.tensor([plain[int(a)] for a in held.age]))
+    with pytest.raises(ConfigError, match="next_weights"):
+        get_combiner("fusion", next_weights=[1.5])
+
+
 def test_the_target_is_counted_once_even_when_its_two_small_scores_differ_in_the_last_bit() -> None:
     # the digest (top_small, target_small) and the candidate scores (cand_small) come from two computations
     ids, cloud = torch.tensor([[1, 2]]), torch.tensor([[-1.0, -2.0]])

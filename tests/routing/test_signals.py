@@ -80,3 +80,12 @@ def test_from_probs() -> None:
     assert not s.has_cache.any() and len(s) == 2
     with pytest.raises(ConfigError):
         StepSignals.from_probs(np.array([0.3, 0.7]))
+
+
+def test_next_known_defaults_to_zero_and_is_a_feature() -> None:
+    signals = _signals()
+    assert np.array_equal(signals.next_known, np.zeros(len(signals)))
+    flagged = StepSignals(**{**vars(signals), "next_known": np.ones(len(signals))})
+    x = feature_matrix(flagged)
+    assert x.shape[1] == len(FEATURES) and np.all(x[:, FEATURES.index("next_known")] == 1)
+    assert np.array_equal(signals_from_features(x).next_known, np.ones(len(signals)))

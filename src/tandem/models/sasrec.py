@@ -35,12 +35,24 @@ class SelfAttention(nn.Module):
         self.dropout = dropout
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        batch, length, dim = x.shape
-        q, k, v = (proj(x).view(batch, length, self.n_heads, dim // self.n_heads).transpose(1, 2)
-                   for proj in (self.query, self.key, self.value))
-        scores = (q @ k.transpose(-1, -2)) / math.sqrt(dim // self.n_heads)
+        return self.merge(self.attend(*self.heads(x), mask))
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Scaled dot-product attention of split heads; ``mask`` (broadcast to the scores) marks visible keys."""
+        scores = (q @ k.transpose(-1, -2)) / math.sqrt(q.shape[-1])
         weights = F.dropout(scores.masked_fill(~mask, float("-inf")).softmax(-1), self.dropout, self.training)
-        return self.out((weights @ v).transpose(1, 2).reshape(batch, length, dim))
+        return weights @ v
+
+    def heads(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Query, key and value of ``x`` ``[batch, length, dim]``, split to ``[batch, heads, length, dim/heads]``."""
+        batch, length, dim = x.shape
+        return tuple(proj(x).view(batch, length, self.n_heads, dim // self.n_heads).transpose(1, 2)
+                     for proj in (self.query, self.key, self.value))
+
+    def merge(self, mixed: torch.Tensor) -> torch.Tensor:
+        """Join the heads of mixed values ``[batch, heads, length, dim/heads]`` and apply the output projection."""
+        batch, heads, length, width = mixed.shape
+        return self.out(mixed.transpose(1, 2).reshape(batch, length, heads * width))
 
 
 class Block(nn.Module):
@@ -56,7 +68,10 @@ class Block(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = x + self.drop(self.attn(self.attn_norm(x), mask))
+        return self.feed_forward(x + self.drop(self.attn(self.attn_norm(x), mask)))
+
+    def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The block's second half: ``x + FFN(LN(x))``."""
         return x + self.drop(self.ffn_out(self.drop(F.gelu(self.ffn_in(self.ffn_norm(x))))))
 
 
@@ -118,3 +133,74 @@ class SASRec(SequentialRecommender):
         per_layer = L * (4 * d * d + 2 * d * c["ffn"]) + 2 * L * L * d  # projections, FFN, scores + mixing
         scored = self.n_items + 1 if n_candidates is None else n_candidates
         return 2 * (c["n_layers"] * per_layer + scored * d)
+
+    def appended_flops(self, n_clicks: int, n_candidates: int | None = None) -> int:
+        """FLOPs (2 x multiply-adds) of one ``appended_user_vectors`` row, scored as a cloud would.
+
+        With ``H = max_len - 1`` history positions, ``P = 4 d^2 + 2 d ffn`` (projections and FFN per token) and
+        ``C`` candidates (default every item, ``n_items + 1``):
+        ``2 * (n_layers * (H P + 2 H^2 d + n_clicks (P + 2 max_len d)) + n_clicks C d)``: the shared history pass
+        (as in ``flops_per_example``), then per click one token's projections and FFN and its attention scores and
+        mixing over ``max_len`` keys, then each appended user vector scored against ``C`` items.
+        """
+        if n_clicks < 0 or (n_candidates is not None and n_candidates < 0):
+            raise ConfigError(f"appended_flops: n_clicks ({n_clicks}) and n_candidates ({n_candidates}) must be >= 0")
+        c, h, d = self._config, self.max_len - 1, self.dim
+        token = 4 * d * d + 2 * d * c["ffn"]
+        per_layer = h * token + 2 * h * h * d + n_clicks * (token + 2 * self.max_len * d)
+        scored = self.n_items + 1 if n_candidates is None else n_candidates
+        return 2 * (c["n_layers"] * per_layer + n_clicks * scored * d)
+
+    def appended_user_vectors(self, history: torch.Tensor, clicks: torch.Tensor) -> torch.Tensor:
+        """User vectors ``[batch, n_clicks, dim]`` of "the history followed by one more click", for many clicks.
+
+        Entry ``[b, j]`` equals ``user_vector(cat(history[b, -(max_len - 1):], clicks[b, j]))``: positions count
+        from the newest item, so the history's last ``max_len - 1`` items keep positions ``.. max_len - 2`` whatever
+        the click is, and (causal attention) their per-layer keys and values are the same for every click. They are
+        computed once (a key/value cache); each click is then one token at position ``max_len - 1`` whose query
+        attends to the history's non-padding keys and its own key only. This is how a cloud can cheaply prepare
+        what a user would be shown after each possible next click. Exact (to float rounding) in eval mode; in
+        train mode with dropout it raises, since per-call dropout masks could not match the loop above.
+        """
+        context, clicks = self._check_appended(history, clicks)
+        x_h, keep_h = self._embed(context, self.max_len - 1 - context.shape[1])
+        x_n, keep_n = self._embed(clicks, self.max_len - 1, same_position=True)
+        mask_h, visible = causal_padding_mask(context), (context > 0)[:, None, None, :]
+        for block in self.blocks:
+            q_h, k_h, v_h = block.attn.heads(block.attn_norm(x_h))  # the cache: this layer's history keys/values
+            mixed = self._attend_appended(block.attn, block.attn_norm(x_n), k_h, v_h, visible)
+            x_n = block.feed_forward(x_n + block.drop(mixed)) * keep_n
+            x_h = block.feed_forward(x_h + block.drop(block.attn.merge(block.attn.attend(q_h, k_h, v_h, mask_h))))
+            x_h = x_h * keep_h
+        return self.final_norm(x_n)
+
+    @staticmethod
+    def _attend_appended(attn: SelfAttention, normed: torch.Tensor, k_h: torch.Tensor, v_h: torch.Tensor,
+                         visible: torch.Tensor) -> torch.Tensor:
+        """Attention output ``[batch, n_clicks, dim]`` of each appended token over the cached history keys it may
+        see (``visible`` ``[batch, 1, 1, history]``) plus its own key, never the other appended tokens."""
+        q, k, v = attn.heads(normed)  # [batch, heads, n_clicks, dim/heads]
+        scale = math.sqrt(q.shape[-1])
+        past = (q @ k_h.transpose(-1, -2) / scale).masked_fill(~visible, float("-inf"))
+        weights = torch.cat([past, (q * k).sum(-1, keepdim=True) / scale], -1).softmax(-1)
+        return attn.merge(weights[..., :-1] @ v_h + weights[..., -1:] * v)
+
+    def _check_appended(self, history: torch.Tensor, clicks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Validate ``appended_user_vectors`` arguments; return the history's last ``max_len - 1`` columns."""
+        history = self.check_history(history)
+        if (not isinstance(clicks, torch.Tensor) or clicks.dim() != 2 or clicks.shape[0] != history.shape[0]
+                or clicks.shape[1] == 0 or clicks.dtype not in (torch.int64, torch.int32)):
+            shape = list(clicks.shape) if isinstance(clicks, torch.Tensor) else type(clicks).__name__
+            raise ConfigError(f"appended_user_vectors: clicks must be an int tensor [batch={history.shape[0]}, "
+                              f"n_clicks >= 1], got {shape}")
+        if self.training and self._config["dropout"] > 0:
+            raise ConfigError("appended_user_vectors: exact only without dropout; call model.eval() first")
+        return history[:, history.shape[1] - min(history.shape[1], self.max_len - 1):], clicks.long()
+
+    def _embed(self, ids: torch.Tensor, first: int, same_position: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scaled item plus position embeddings of ``ids`` (positions from ``first``, or all at ``first``), zeroed
+        where ids are padding, and that keep mask ``[batch, length, 1]``, as at the start of ``encode``."""
+        length = 1 if same_position else ids.shape[1]
+        positions = torch.arange(first, first + length, device=ids.device)
+        keep = (ids > 0).unsqueeze(-1).to(self.item_embedding.weight.dtype)
+        return (self.item_embedding(ids) * math.sqrt(self.dim) + self.position_embedding(positions)) * keep, keep

@@ -28,9 +28,10 @@ from tandem.fleet.sampling import sample_fleet
 from tandem.models.seqrec import SequentialRecommender, build_seqrec
 from tandem.models.seqrec_data import leave_one_out_split
 from tandem.models.seqrec_training import fit_seqrec
+from tandem.routing.anticipate import Anticipation
 from tandem.routing.combine import get_combiner
 from tandem.routing.scorers import CloudTable, FactorizedDevice, ModelCloud
-from tandem.routing.staleness import fit_age_weights
+from tandem.routing.staleness import fit_fusion_weights
 from tandem.routing.stream import StreamSimulator
 from tandem.routing.streams import Streams, UserSplit, split_users
 
@@ -49,6 +50,8 @@ class RouteBenchConfig:
     arch: str = "sasrec"
     max_len: int = 50
     n_candidates: int = 100
+    anticipate: int = 0
+    anticipate_len: int = 30
     combiner: str = "fusion"
     fusion_weight: float = 0.5
     fusion_age_fit: str = "all"
@@ -87,6 +90,9 @@ class RouteBenchConfig:
             raise ConfigError(f"route bench: fusion_age_fit must be one of {AGE_FIT}, got {self.fusion_age_fit!r}")
         if self.fusion_max_age < 0:
             raise ConfigError(f"route bench: fusion_max_age must be >= 0, got {self.fusion_max_age}")
+        if self.anticipate < 0 or self.anticipate_len < 1:
+            raise ConfigError(f"route bench: need anticipate >= 0 and anticipate_len >= 1, got {self.anticipate}, "
+                              f"{self.anticipate_len}")
         if self.max_users is not None and self.max_users < 10:
             raise ConfigError(f"route bench: max_users must be >= 10, got {self.max_users}")
 
@@ -164,8 +170,11 @@ def simulator(config: RouteBenchConfig, seqs: SequenceDataset, large: Sequential
     cloud = CloudTable.precompute(ModelCloud(large, config.n_candidates, config.max_len), streams, progress=progress)
     combiner = get_combiner("fusion", weight=config.fusion_weight) if config.combiner == "fusion" \
         else get_combiner(config.combiner)
+    anticipation = Anticipation(large, streams, config.anticipate, config.anticipate_len, max_len=config.max_len,
+                                progress=progress) if config.anticipate else None
     return StreamSimulator(streams, device, cloud, combiner=combiner, fleet=sample_fleet(max(seqs.n_users, 1),
-                           seed=seed), k=config.k, cloud_gflops=config.cloud_gflops, seed=seed, progress=progress)
+                           seed=seed), k=config.k, cloud_gflops=config.cloud_gflops, seed=seed, progress=progress,
+                           anticipation=anticipation)
 
 
 def prepare(config: RouteBenchConfig, *, progress: bool = False) -> BenchSetup:
@@ -183,8 +192,11 @@ def prepare(config: RouteBenchConfig, *, progress: bool = False) -> BenchSetup:
     if config.combiner == "fusion" and config.fusion_age_fit != "off":
         # the cloud's weight per answer age, fitted on the log users only; every simulator then uses it
         fresh = config.fusion_weight if config.fusion_age_fit == "stale" else None
-        weights, _ = fit_age_weights(log_sim, config.fusion_max_age, fresh_weight=fresh)
-        info["fusion_age_weights"] = list(weights)
-        aged = get_combiner("fusion", weight=config.fusion_weight, age_weights=weights)
+        fitted = fit_fusion_weights(log_sim, config.fusion_max_age, fresh_weight=fresh)
+        info["fusion_age_weights"] = list(fitted.age_weights)
+        if fitted.next_weights is not None:
+            info["fusion_next_weights"] = list(fitted.next_weights)
+        aged = get_combiner("fusion", weight=config.fusion_weight, age_weights=fitted.age_weights,
+                            next_weights=fitted.next_weights)
         log_sim, eval_sim = log_sim.with_combiner(aged), eval_sim.with_combiner(aged)
     return BenchSetup(config, split, large, small, info, log_sim, eval_sim)

@@ -62,6 +62,10 @@ def bench(
         help="Fusion: fit the cloud's weight per answer age on the log users: all (every age), stale (ages >= 1; "
              "fresh answers keep --fusion-weight) or off (one weight for all ages).")] = "all",
     fusion_max_age: Annotated[int, typer.Option(min=0, help="Fusion: oldest answer age with its own weight.")] = 16,
+    anticipate: Annotated[int, typer.Option(
+        min=0, help="Anticipated clicks per cloud answer: the cloud also sends its answer after each of its top "
+                    "N items (0: the candidate list alone).")] = 0,
+    anticipate_len: Annotated[int, typer.Option(min=1, help="Candidates in each anticipated answer.")] = 30,
     rates: Annotated[str, typer.Option(help="Target request rates, comma-separated.")] = "0.05,0.1,0.2,0.3,0.5",
     policies: Annotated[str, typer.Option(help="Policies to calibrate, comma-separated.")] =
         "periodic,random,confidence,inconsistency,learned",
@@ -88,6 +92,7 @@ def bench(
             config = RouteBenchConfig(
                 dataset=name, data_root=str(data_root) if data_root else None, arch=arch, combiner=combiner,
                 fusion_weight=fusion_weight, fusion_age_fit=fusion_age_fit, fusion_max_age=fusion_max_age,
+                anticipate=anticipate, anticipate_len=anticipate_len,
                 rates=_floats(rates, "--rates"), value_members=value_members, max_users=max_users, epochs=epochs,
                 max_train_seconds=train_seconds,
                 policies=tuple(p.strip() for p in policies.split(",") if p.strip()), seed=seed,

@@ -37,14 +37,17 @@ SHOWN_FIRST = 1e4
 @dataclass
 class HeldAnswer:
     """The cloud answer each device holds: candidate ``ids``/``logp`` ``[B, N]`` (``-inf`` = empty or clicked),
-    the ``fresh`` clicks since it was made ``[B, M]`` (0 = none), the device's ``item_vectors`` if any, and the
-    answer's ``age`` ``[B]`` in steps since it was made (None: unknown, treated as fresh)."""
+    the ``fresh`` clicks since it was made ``[B, M]`` (0 = none), the device's ``item_vectors`` if any, the
+    answer's ``age`` ``[B]`` in steps since it was made (None: unknown, treated as fresh), and ``conditional``
+    ``[B]`` (bool) where ids/logp are the cloud's answer conditioned on the device's newest click
+    (:mod:`tandem.routing.anticipate`; None: no row is)."""
 
     ids: torch.Tensor
     logp: torch.Tensor
     fresh: torch.Tensor
     item_vectors: torch.Tensor | None = None
     age: torch.Tensor | None = None
+    conditional: torch.Tensor | None = None
 
 
 @dataclass
@@ -82,6 +85,21 @@ class RankQuery:
         target = torch.isfinite(self.target_small) & (self.target_small >= x)
         others = (self.valid & ~self.target_in & (self.cand_small >= x.view(-1, 1))).sum(1)
         return (everything - target.long() - others).clamp_min(0)
+
+
+def _weight_table(values: Sequence[float] | None, what: str) -> tuple[float, ...] | None:
+    if values is None:
+        return None
+    table = tuple(float(w) for w in values)
+    if not table or any(not 0.0 <= w <= 1.0 for w in table):
+        raise ConfigError(f"Fusion: {what} must be a non-empty list of values in [0, 1], got {values}")
+    return table
+
+
+def _by_age(table: tuple[float, ...], age: torch.Tensor) -> torch.Tensor:
+    """Each row's entry of a per-age table (ages past its end take the last entry)."""
+    t = torch.tensor(table)
+    return t[age.to(torch.float64).clamp(0, len(t) - 1).round().long()]
 
 
 def _missed(q: RankQuery, rank: torch.Tensor) -> torch.Tensor:
@@ -157,28 +175,30 @@ class Fusion(Combiner):
     is fused with ``age_weights[min(a, len(age_weights) - 1)]`` (``weight`` applies when the age is unknown).
     A fresh answer knows the next click best; an old one was made for an earlier position of the stream and
     the fresh small model, which has seen the clicks since, deserves more say. The weights are fitted on
-    logged streams by :func:`tandem.routing.staleness.fit_age_weights`.
+    logged streams by :func:`tandem.routing.staleness.fit_age_weights`. ``next_weights`` does the same for
+    answers conditioned on the newest click (:attr:`HeldAnswer.conditional`), which age differently.
     """
 
     name = "fusion"
 
-    def __init__(self, weight: float = 0.5, age_weights: Sequence[float] | None = None) -> None:
+    def __init__(self, weight: float = 0.5, age_weights: Sequence[float] | None = None,
+                 next_weights: Sequence[float] | None = None) -> None:
         if not 0.0 <= weight <= 1.0:
             raise ConfigError(f"Fusion: weight must be in [0, 1], got {weight}")
         self.weight = float(weight)
-        self.age_weights = None if age_weights is None else tuple(float(w) for w in age_weights)
-        if self.age_weights is not None and (not self.age_weights or any(not 0.0 <= w <= 1.0 for w in
-                                                                           self.age_weights)):
-            raise ConfigError(f"Fusion: age_weights must be a non-empty list of values in [0, 1], got {age_weights}")
+        self.age_weights = _weight_table(age_weights, "age_weights")
+        self.next_weights = _weight_table(next_weights, "next_weights")
 
     def weights(self, held: HeldAnswer) -> torch.Tensor:
-        """``[B]`` the cloud's weight for each row's held answer."""
-        b = held.ids.shape[0]
-        if self.age_weights is None or held.age is None:
-            return torch.full((b,), self.weight)
-        table = torch.tensor(self.age_weights)
-        age = held.age.to(torch.float64).clamp(0, len(table) - 1).round().long()
-        return table[age]
+        """``[B]`` the cloud's weight for each row's held answer (by its age and kind where tables are set)."""
+        out = torch.full((held.ids.shape[0],), self.weight)
+        if held.age is None:
+            return out
+        if self.age_weights is not None:
+            out = _by_age(self.age_weights, held.age)
+        if self.next_weights is not None and held.conditional is not None and bool(held.conditional.any()):
+            out = torch.where(held.conditional, _by_age(self.next_weights, held.age), out)
+        return out
 
     def combine(self, small_logp: torch.Tensor, held: HeldAnswer) -> torch.Tensor:
         return fuse_log_probs(small_logp, held.ids, held.logp, self.weights(held))

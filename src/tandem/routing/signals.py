@@ -90,6 +90,8 @@ class StepSignals:
         click_sim_cloud: cosine between the latest click and the held answer's top items (device embeddings).
         held_mass: the cloud's probability mass on held candidates not clicked yet (0 without an answer).
         held_top: the cloud's probability of its best held candidate not clicked yet (0 without an answer).
+        next_known: 1 where the held answer anticipated the device's newest click, so the device ranks with
+            the cloud's answer conditioned on it (:mod:`tandem.routing.anticipate`); 0 otherwise (default).
     """
 
     device: np.ndarray
@@ -106,8 +108,11 @@ class StepSignals:
     click_sim_cloud: np.ndarray
     held_mass: np.ndarray
     held_top: np.ndarray
+    next_known: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        if self.next_known is None:
+            self.next_known = np.zeros(np.asarray(self.device).shape[:1])
         n = None
         for f in fields(self):
             arr = np.asarray(getattr(self, f.name))
@@ -144,6 +149,7 @@ class StepSignals:
 FEATURES: tuple[str, ...] = (
     "confidence", "entropy", "margin", "log_age", "has_cache", "overlap",
     "click_rr_cloud", "click_rr_device", "click_sim_cloud", "log_history_len", "held_mass", "held_top",
+    "next_known",
 )
 """The columns of :func:`feature_matrix`, the learned request-value model's inputs."""
 
@@ -153,7 +159,7 @@ def feature_matrix(signals: StepSignals) -> np.ndarray:
     s = signals
     cols = [s.confidence, s.entropy, s.margin, np.log1p(np.minimum(s.age, NO_CACHE_AGE)), s.has_cache,
             s.overlap, s.click_rr_cloud, s.click_rr_device, s.click_sim_cloud, np.log1p(s.history_len), s.held_mass,
-            s.held_top]
+            s.held_top, s.next_known]
     return np.stack([np.asarray(c, dtype=np.float32) for c in cols], axis=1)
 
 
@@ -169,4 +175,5 @@ def signals_from_features(features: np.ndarray) -> StepSignals:
         history_len=np.rint(np.expm1(col["log_history_len"])).astype(np.int64), confidence=col["confidence"],
         entropy=col["entropy"], margin=col["margin"], age=np.expm1(col["log_age"]), has_cache=col["has_cache"] > 0.5,
         overlap=col["overlap"], click_rr_cloud=col["click_rr_cloud"], click_rr_device=col["click_rr_device"],
-        click_sim_cloud=col["click_sim_cloud"], held_mass=col["held_mass"], held_top=col["held_top"])
+        click_sim_cloud=col["click_sim_cloud"], held_mass=col["held_mass"], held_top=col["held_top"],
+        next_known=col["next_known"])

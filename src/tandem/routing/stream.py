@@ -27,6 +27,7 @@ from tandem.core.link import Link
 from tandem.fleet.profiles import FleetProfiles
 from tandem.fleet.sampling import sample_fleet
 from tandem.models.progress import progress_bar
+from tandem.routing.anticipate import Anticipation
 from tandem.routing.budget import Budget
 from tandem.routing.combine import Combiner, HeldAnswer, RankQuery, get_combiner
 from tandem.routing.digest import SmallDigest, build_digest
@@ -79,18 +80,22 @@ class StreamSimulator:
         keep_steps: keep every step's rank and request flag on the result.
         digest: a precomputed :class:`~tandem.routing.digest.SmallDigest` of ``device`` on ``streams``
             (built here otherwise: one pass of the small model over every step).
+        anticipation: the cloud's anticipatory answers on these streams (:mod:`tandem.routing.anticipate`);
+            None: answers are the candidate list alone.
     """
 
     def __init__(self, streams: Streams, device: DeviceScorer, cloud: CloudScorer, *,
                  combiner: str | Combiner = "fusion", fleet: FleetProfiles | None = None, k: int = 10,
                  cloud_gflops: float = 1000.0, fresh_clicks: int = 5, chunk_users: int = 4096,
                  keep_steps: bool = False, digest: SmallDigest | None = None, seed: int = 0,
-                 progress: bool = False) -> None:
+                 progress: bool = False, anticipation: Anticipation | None = None) -> None:
         if device.n_items != streams.n_items:
             raise ConfigError(f"StreamSimulator: device model has {device.n_items} items, streams {streams.n_items}")
         if k < 1 or chunk_users < 1 or fresh_clicks < 0 or not cloud_gflops > 0:
             raise ConfigError("StreamSimulator: need k >= 1, chunk_users >= 1, fresh_clicks >= 0, cloud_gflops > 0")
-        self.streams, self.device, self.cloud = streams, device, cloud
+        if anticipation is not None and anticipation.streams is not streams:
+            raise ConfigError("StreamSimulator: the anticipation was computed for other streams")
+        self.streams, self.device, self.cloud, self.anticipation = streams, device, cloud, anticipation
         self.combiner = get_combiner(combiner) if isinstance(combiner, str) else combiner
         self.fleet = fleet if fleet is not None else sample_fleet(max(streams.n_users, 1), seed=seed)
         self.k, self.cloud_gflops, self.fresh_clicks = k, float(cloud_gflops), fresh_clicks
@@ -151,7 +156,18 @@ class StreamSimulator:
             ranks=acc.ranks, requested=acc.requested, log=acc.step_log(),
         )
 
-    def _fresh(self, rows_user: np.ndarray, pos: np.ndarray, made_at: np.ndarray) -> torch.Tensor:
+    @property
+    def request_flops(self) -> float:
+        """Cloud FLOPs of one request: the large model's pass plus the anticipatory answers, if any."""
+        extra = self.anticipation.extra_flops if self.anticipation is not None else 0.0
+        return self.cloud.flops_per_request + extra
+
+    def response_bytes(self, n_candidates: np.ndarray) -> np.ndarray:
+        """``int64 [B]`` bytes of answers with this many candidates (plus the anticipatory part, if any)."""
+        a = self.anticipation
+        return self.sizer.response_bytes(n_candidates, a.n_next if a else 0, a.next_len if a else 0)
+
+    def clicks_since(self, rows_user: np.ndarray, pos: np.ndarray, made_at: np.ndarray) -> torch.Tensor:
         """``[B, M]`` the clicks since each held answer was made (positions ``made_at .. pos - 1``), 0-padded."""
         m = self.fresh_clicks
         cols = pos[:, None] - m + np.arange(m)[None, :]
@@ -159,7 +175,27 @@ class StreamSimulator:
         flat = self.streams.seqs.offsets[rows_user][:, None] + np.maximum(cols, 0)
         return torch.as_tensor(np.where(valid, self.streams.seqs.items[flat], 0))
 
-    def _query(self, steps: np.ndarray, targets: torch.Tensor, held: HeldAnswer, seen: torch.Tensor) -> RankQuery:
+    def held_answer(self, users: np.ndarray, steps: np.ndarray, pos: np.ndarray, ids: torch.Tensor,
+                    logp: torch.Tensor, made_at: np.ndarray, seen: torch.Tensor) -> HeldAnswer:
+        """What each device ranks with at ``steps``: the list made at position ``made_at`` (``-1``: none held),
+        resolved to the cloud's conditional answer where the device's newest click was anticipated, with
+        already-clicked items masked, the clicks since and the answer's age."""
+        made_at = np.asarray(made_at, dtype=np.int64)
+        has = made_at >= 0
+        age = torch.as_tensor(np.where(has, np.minimum(pos - made_at, NO_CACHE_AGE), NO_CACHE_AGE), dtype=torch.float32)
+        conditional = None
+        if self.anticipation is not None:
+            later = has & (pos > made_at)
+            made_steps = np.where(later, steps - (pos - made_at), -1)
+            last = np.where(later, self.streams.seqs.items[self.streams.seqs.offsets[users] + np.maximum(pos - 1, 0)],
+                            0)
+            ids, logp, conditional = self.anticipation.resolve(made_steps, last, ids, logp)
+        logp = logp.masked_fill(seen.gather(1, ids), float("-inf"))
+        return HeldAnswer(ids, logp, self.clicks_since(users, pos, np.maximum(made_at, 0)), self.item_vectors, age,
+                          conditional)
+
+    def rank_query(self, steps: np.ndarray, targets: torch.Tensor, held: HeldAnswer, seen: torch.Tensor) -> RankQuery:
+        """The :class:`RankQuery` of ``steps`` holding ``held`` (``seen``: each row's clicked items)."""
         d, idx = self.digest, torch.as_tensor(steps)
         small = self.device.logits_at(self.streams, steps, held.ids) - d.logz[idx].view(-1, 1)
         small = small.masked_fill(seen.gather(1, held.ids) | (held.ids == 0), float("-inf"))
@@ -179,19 +215,16 @@ class StreamSimulator:
             pos = s.step_position[steps]
             targets = torch.as_tensor(s.targets(steps))
             seen = st.seen[:m]
-            held_logp = st.logp[:m].masked_fill(seen.gather(1, st.ids[:m]), float("-inf"))
-            signals = self._signals(steps, held_logp, st, m, devices[:m], k, pos)
+            held = self._held_of(st, users[:m], steps, pos, seen)
+            signals = self._signals(steps, held, st, m, devices[:m], k, pos)
             want = np.asarray(policy.decide(signals), dtype=bool)
             ask = want if budget is None else np.asarray(budget.filter(devices[:m], want, policy.scores(signals)))
             rows = np.flatnonzero(ask)
             if log_mode := acc.log_features is not None:
                 new_ids, new_logp = self.cloud.answer(s, steps)
-                stale = HeldAnswer(st.ids[:m], held_logp, self._fresh(users[:m], pos, st.made_at[:m]),
-                                   self.item_vectors, st.age[:m].clone())
-                answer = HeldAnswer(new_ids, new_logp.masked_fill(seen.gather(1, new_ids), float("-inf")),
-                                    torch.zeros(m, 0, dtype=torch.int64), self.item_vectors, torch.zeros(m))
-                rank_stale = self.combiner.target_rank(self._query(steps, targets, stale, seen))
-                rank_fresh = self.combiner.target_rank(self._query(steps, targets, answer, seen))
+                answer = self.held_answer(users[:m], steps, pos, new_ids, new_logp, pos, seen)
+                rank_stale = self.combiner.target_rank(self.rank_query(steps, targets, held, seen))
+                rank_fresh = self.combiner.target_rank(self.rank_query(steps, targets, answer, seen))
                 acc.add_log(feature_matrix(signals), steps, users[:m], policy.scores(signals))
                 acc.add_gain(steps, ndcg_at(rank_fresh, self.k) - ndcg_at(rank_stale, self.k))
                 if before is not None and self._horizon > 1:
@@ -205,20 +238,25 @@ class StreamSimulator:
                 st.ids[rows], st.logp[rows] = new_ids, new_logp
                 st.has[rows], st.age[rows], st.made_at[rows] = True, 0.0, pos[rows]
             if not log_mode:
-                held_logp = st.logp[:m].masked_fill(seen.gather(1, st.ids[:m]), float("-inf"))
-                held = HeldAnswer(st.ids[:m], held_logp, self._fresh(users[:m], pos, st.made_at[:m]),
-                                  self.item_vectors, st.age[:m].clone())
-                rank = self.combiner.target_rank(self._query(steps, targets, held, seen))
+                if rows.size:
+                    held = self._held_of(st, users[:m], steps, pos, seen)
+                rank = self.combiner.target_rank(self.rank_query(steps, targets, held, seen))
             latency = dev_seconds[:m].copy()
             if rows.size:
                 n_finite = torch.isfinite(new_logp).sum(1).numpy()
                 latency[rows] += link.charge_up(devices[rows], self.sizer.request_bytes(
                     np.minimum(pos[rows], self.cloud.max_len)))
-                latency[rows] += self.cloud.flops_per_request / (self.cloud_gflops * 1e9)
-                latency[rows] += link.charge_down(devices[rows], self.sizer.response_bytes(n_finite))
-            acc.add(steps, rank, ask, latency, self.k, rows.size * self.cloud.flops_per_request)
+                latency[rows] += self.request_flops / (self.cloud_gflops * 1e9)
+                latency[rows] += link.charge_down(devices[rows], self.response_bytes(n_finite))
+            acc.add(steps, rank, ask, latency, self.k, rows.size * self.request_flops)
             st.after_step(m, targets, rank, self.k, self.unit_vectors)
             advance(m)  # type: ignore[operator]
+
+    def _held_of(self, st: ChunkState, users: np.ndarray, steps: np.ndarray, pos: np.ndarray,
+                 seen: torch.Tensor) -> HeldAnswer:
+        m = users.size
+        made_at = np.where(st.has[:m].numpy(), st.made_at[:m], -1)
+        return self.held_answer(users, steps, pos, st.ids[:m], st.logp[:m], made_at, seen)
 
     def _later_gains(self, users: np.ndarray, first: np.ndarray, steps: np.ndarray, pos: np.ndarray, k: int,
                      before: np.ndarray, targets: torch.Tensor, seen: torch.Tensor, acc: Totals) -> None:
@@ -228,29 +266,27 @@ class StreamSimulator:
         for j in range(1, min(self._horizon, k + 1)):
             made = before[:, (k - j) % self._horizon]
             ids, logp = self.cloud.answer(s, steps - j)
-            new = HeldAnswer(ids, logp.masked_fill(seen.gather(1, ids), float("-inf")),
-                             self._fresh(users, pos, pos - j), self.item_vectors, torch.full((len(steps),), float(j)))
+            new = self.held_answer(users, steps, pos, ids, logp, pos - j, seen)
             old_ids = torch.zeros(len(steps), n_cand, dtype=torch.int64)
             old_logp = torch.full((len(steps), n_cand), float("-inf"))
             rows = np.flatnonzero(made >= 0)
             if rows.size:
                 old_ids[rows], old_logp[rows] = self.cloud.answer(s, first[rows] + made[rows] - s.start)
-            old_age = torch.as_tensor(np.where(made >= 0, pos - made, NO_CACHE_AGE), dtype=torch.float32)
-            old = HeldAnswer(old_ids, old_logp.masked_fill(seen.gather(1, old_ids), float("-inf")),
-                             self._fresh(users, pos, np.maximum(made, 0)), self.item_vectors, old_age)
-            gain = ndcg_at(self.combiner.target_rank(self._query(steps, targets, new, seen)), self.k) - \
-                ndcg_at(self.combiner.target_rank(self._query(steps, targets, old, seen)), self.k)
+            old = self.held_answer(users, steps, pos, old_ids, old_logp, made, seen)
+            gain = ndcg_at(self.combiner.target_rank(self.rank_query(steps, targets, new, seen)), self.k) - \
+                ndcg_at(self.combiner.target_rank(self.rank_query(steps, targets, old, seen)), self.k)
             acc.add_gain(steps - j, gain, self._discount ** j)
 
-    def _signals(self, steps: np.ndarray, held_logp: torch.Tensor, st: ChunkState, m: int, devices: np.ndarray,
+    def _signals(self, steps: np.ndarray, held: HeldAnswer, st: ChunkState, m: int, devices: np.ndarray,
                  k: int, pos: np.ndarray) -> StepSignals:
-        d, idx = self.digest, torch.as_tensor(steps)
+        d, idx, held_logp = self.digest, torch.as_tensor(steps), held.logp
         held_values, held_pos = held_logp.topk(min(10, held_logp.shape[1]), dim=1)
-        held_top = torch.where(torch.isfinite(held_values), st.ids[:m].gather(1, held_pos), torch.zeros_like(held_pos))
+        held_top = torch.where(torch.isfinite(held_values), held.ids.gather(1, held_pos), torch.zeros_like(held_pos))
         overlap = topk_overlap(d.top_ids[idx, :10], held_top, st.has[:m])
         return StepSignals(
             device=devices, step=np.full(m, k), history_len=pos, confidence=d.confidence[idx].numpy(),
             entropy=d.entropy[idx].numpy(), margin=d.margin[idx].numpy(), age=st.age[:m].numpy(),
             has_cache=st.has[:m].numpy(), overlap=overlap.numpy(), click_rr_cloud=st.rr_cloud[:m].numpy(),
             click_rr_device=st.rr_device[:m].numpy(), click_sim_cloud=st.sim_cloud[:m].numpy(),
-            held_mass=held_logp.exp().sum(1).numpy(), held_top=held_values[:, 0].exp().numpy())
+            held_mass=held_logp.exp().sum(1).numpy(), held_top=held_values[:, 0].exp().numpy(),
+            next_known=np.zeros(m) if held.conditional is None else held.conditional.numpy().astype(np.float64))
