@@ -44,7 +44,7 @@ def test_an_ensemble_averages_its_members() -> None:
     gains = np.where(x[:, 3] > 0.8, 1.0, 0.0) * rng.random(2000)
     model, report = fit_request_value(x, gains, groups=np.arange(2000) // 10, epochs=20, seed=0, members=3)
     assert model.members == 3 and len(report.member_epochs) == 3
-    assert report.captured["20%"] > 0.8
+    assert report.captured["20%"] > 0.75  # random requests capture 0.2
     z = (torch.as_tensor(x[:7]) - model.mean) / model.std
     with torch.no_grad():
         each = torch.stack([net(z).squeeze(-1) for net in model.nets])

@@ -92,6 +92,9 @@ class StepSignals:
         held_top: the cloud's probability of its best held candidate not clicked yet (0 without an answer).
         next_known: 1 where the held answer anticipated the device's newest click, so the device ranks with
             the cloud's answer conditioned on it (:mod:`tandem.routing.anticipate`); 0 otherwise (default).
+        cloud_edge: running mean of how much higher the held cloud list placed each recent click than the
+            device's shown list did (reciprocal ranks; 0 by default): this user's recent gain from the cloud.
+        anticipated_share: running share of recent clicks the held answer had anticipated (0 by default).
     """
 
     device: np.ndarray
@@ -109,10 +112,13 @@ class StepSignals:
     held_mass: np.ndarray
     held_top: np.ndarray
     next_known: np.ndarray | None = None
+    cloud_edge: np.ndarray | None = None
+    anticipated_share: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        if self.next_known is None:
-            self.next_known = np.zeros(np.asarray(self.device).shape[:1])
+        for name in ("next_known", "cloud_edge", "anticipated_share"):  # optional: 0 when not given
+            if getattr(self, name) is None:
+                setattr(self, name, np.zeros(np.asarray(self.device).shape[:1]))
         n = None
         for f in fields(self):
             arr = np.asarray(getattr(self, f.name))
@@ -149,7 +155,7 @@ class StepSignals:
 FEATURES: tuple[str, ...] = (
     "confidence", "entropy", "margin", "log_age", "has_cache", "overlap",
     "click_rr_cloud", "click_rr_device", "click_sim_cloud", "log_history_len", "held_mass", "held_top",
-    "next_known",
+    "next_known", "cloud_edge", "anticipated_share",
 )
 """The columns of :func:`feature_matrix`, the learned request-value model's inputs."""
 
@@ -159,7 +165,7 @@ def feature_matrix(signals: StepSignals) -> np.ndarray:
     s = signals
     cols = [s.confidence, s.entropy, s.margin, np.log1p(np.minimum(s.age, NO_CACHE_AGE)), s.has_cache,
             s.overlap, s.click_rr_cloud, s.click_rr_device, s.click_sim_cloud, np.log1p(s.history_len), s.held_mass,
-            s.held_top, s.next_known]
+            s.held_top, s.next_known, s.cloud_edge, s.anticipated_share]
     return np.stack([np.asarray(c, dtype=np.float32) for c in cols], axis=1)
 
 
@@ -176,4 +182,4 @@ def signals_from_features(features: np.ndarray) -> StepSignals:
         entropy=col["entropy"], margin=col["margin"], age=np.expm1(col["log_age"]), has_cache=col["has_cache"] > 0.5,
         overlap=col["overlap"], click_rr_cloud=col["click_rr_cloud"], click_rr_device=col["click_rr_device"],
         click_sim_cloud=col["click_sim_cloud"], held_mass=col["held_mass"], held_top=col["held_top"],
-        next_known=col["next_known"])
+        next_known=col["next_known"], cloud_edge=col["cloud_edge"], anticipated_share=col["anticipated_share"])

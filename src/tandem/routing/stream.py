@@ -249,7 +249,7 @@ class StreamSimulator:
                 latency[rows] += self.request_flops / (self.cloud_gflops * 1e9)
                 latency[rows] += link.charge_down(devices[rows], self.response_bytes(n_finite))
             acc.add(steps, rank, ask, latency, self.k, rows.size * self.request_flops)
-            st.after_step(m, targets, rank, self.k, self.unit_vectors)
+            st.after_step(m, targets, rank, self.k, self.unit_vectors, torch.as_tensor(signals.next_known))
             advance(m)  # type: ignore[operator]
 
     def _held_of(self, st: ChunkState, users: np.ndarray, steps: np.ndarray, pos: np.ndarray,
@@ -289,4 +289,5 @@ class StreamSimulator:
             has_cache=st.has[:m].numpy(), overlap=overlap.numpy(), click_rr_cloud=st.rr_cloud[:m].numpy(),
             click_rr_device=st.rr_device[:m].numpy(), click_sim_cloud=st.sim_cloud[:m].numpy(),
             held_mass=held_logp.exp().sum(1).numpy(), held_top=held_values[:, 0].exp().numpy(),
-            next_known=np.zeros(m) if held.conditional is None else held.conditional.numpy().astype(np.float64))
+            next_known=np.zeros(m) if held.conditional is None else held.conditional.numpy().astype(np.float64),
+            cloud_edge=st.edge_ema[:m].numpy(), anticipated_share=st.hit_ema[:m].numpy())

@@ -16,6 +16,9 @@ import torch
 from tandem.routing.signals import NO_CACHE_AGE, reciprocal_rank_at, reciprocal_rank_in_list
 from tandem.routing.streams import Streams
 
+EMA = 0.7
+"""Decay of the running per-device signals (:attr:`ChunkState.edge_ema`, :attr:`ChunkState.hit_ema`)."""
+
 
 def ndcg_at(ranks: torch.Tensor, k: int) -> torch.Tensor:
     """Per-step NDCG@k of one relevant item from 0-based ranks: ``1 / log2(rank + 2)`` inside the top k. Pure."""
@@ -54,6 +57,8 @@ class ChunkState:
     rr_cloud: torch.Tensor
     rr_device: torch.Tensor
     sim_cloud: torch.Tensor
+    edge_ema: torch.Tensor
+    hit_ema: torch.Tensor
 
     @classmethod
     def start(cls, streams: Streams, users: np.ndarray, n_cand: int) -> ChunkState:
@@ -65,17 +70,24 @@ class ChunkState:
         zeros = torch.zeros(b)
         return cls(seen, torch.zeros(b, n_cand, dtype=torch.int64), torch.full((b, n_cand), float("-inf")),
                    torch.zeros(b, dtype=torch.bool), torch.full((b,), float(NO_CACHE_AGE)), np.zeros(b, np.int64),
-                   zeros.clone(), zeros.clone(), zeros.clone())
+                   zeros.clone(), zeros.clone(), zeros.clone(), zeros.clone(), zeros.clone())
 
     def after_step(self, m: int, targets: torch.Tensor, rank: torch.Tensor, k: int,
-                   unit: torch.Tensor | None) -> None:
+                   unit: torch.Tensor | None, next_known: torch.Tensor | None = None) -> None:
         """The click is revealed: update the feedback signals, mark it clicked, age the held answers.
 
         ``unit`` holds the device's item vectors normalized to length 1 (None: no similarity signal).
+        ``next_known [m]``: whether the answer held at this step had anticipated the click before it (the
+        running share of such steps, :attr:`hit_ema`, tells how predictable this user is to the cloud).
         """
         has = self.has[:m]
         self.rr_device[:m] = reciprocal_rank_at(rank, k)
         self.rr_cloud[:m] = torch.where(has, reciprocal_rank_in_list(targets, self.ids[:m]), torch.zeros(m))
+        edge = self.rr_cloud[:m] - self.rr_device[:m]  # how much better the cloud's list placed this click
+        self.edge_ema[:m] = torch.where(has, EMA * self.edge_ema[:m] + (1 - EMA) * edge, self.edge_ema[:m])
+        if next_known is not None:
+            self.hit_ema[:m] = torch.where(has, EMA * self.hit_ema[:m] + (1 - EMA) * next_known.float(),
+                                           self.hit_ema[:m])
         if unit is not None:
             cos = (unit[self.ids[:m, :10]] * unit[targets].unsqueeze(1)).sum(2).amax(1)
             self.sim_cloud[:m] = torch.where(has, cos, torch.zeros(m))
