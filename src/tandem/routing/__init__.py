@@ -7,11 +7,14 @@
   (:func:`calibrate`);
 * combination on the device (:func:`get_combiner`: small only, cloud list, score fusion, optionally weighted by
   the held answer's age with weights from :func:`fit_age_weights`, EdgeRec-style re-ranking with fresh clicks);
+* anticipatory cloud answers (:class:`Anticipation`: the cloud also sends its answer after each click it
+  expects, so a held answer stays fresh while the user clicks what it anticipated);
 * the streaming session simulator (:class:`StreamSimulator`) that measures all of it on real sequences;
 * split computing (:mod:`tandem.routing.split`, Neurosurgeon-style partitioning).
 """
 
 from tandem.routing.agent import AgentPolicy
+from tandem.routing.anticipate import Anticipation, anticipatory_answer
 from tandem.routing.budget import BudgetChain, GlobalRateCap, TokenBucket, cap_requests, token_bucket_step
 from tandem.routing.calibrate import Calibration, calibrate, quantile_threshold
 from tandem.routing.combine import Combiner, HeldAnswer, available_combiners, get_combiner
@@ -30,6 +33,7 @@ __all__ = [
     "FEATURES",
     "AgeTable",
     "AgentPolicy",
+    "Anticipation",
     "BudgetChain",
     "Calibration",
     "CloudTable",
@@ -53,6 +57,7 @@ __all__ = [
     "TokenBucket",
     "UserSplit",
     "age_table",
+    "anticipatory_answer",
     "available_combiners",
     "available_policies",
     "calibrate",
