@@ -23,3 +23,5 @@ def test_bad_bench_settings_are_named() -> None:
         RouteBenchConfig(fusion_age_fit="sometimes")
     with pytest.raises(ConfigError, match="value_members"):
         RouteBenchConfig(value_members=0)
+    with pytest.raises(ConfigError, match="anticipate"):
+        RouteBenchConfig(anticipate=-1)

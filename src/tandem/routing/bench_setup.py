@@ -50,7 +50,7 @@ class RouteBenchConfig:
     arch: str = "sasrec"
     max_len: int = 50
     n_candidates: int = 100
-    anticipate: int = 0
+    anticipate: int = 300
     anticipate_len: int = 30
     combiner: str = "fusion"
     fusion_weight: float = 0.5

@@ -64,7 +64,7 @@ def bench(
     fusion_max_age: Annotated[int, typer.Option(min=0, help="Fusion: oldest answer age with its own weight.")] = 16,
     anticipate: Annotated[int, typer.Option(
         min=0, help="Anticipated clicks per cloud answer: the cloud also sends its answer after each of its top "
-                    "N items (0: the candidate list alone).")] = 0,
+                    "N items (0: the candidate list alone).")] = 300,
     anticipate_len: Annotated[int, typer.Option(min=1, help="Candidates in each anticipated answer.")] = 30,
     rates: Annotated[str, typer.Option(help="Target request rates, comma-separated.")] = "0.05,0.1,0.2,0.3,0.5",
     policies: Annotated[str, typer.Option(help="Policies to calibrate, comma-separated.")] =
