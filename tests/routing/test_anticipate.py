@@ -49,6 +49,11 @@ def test_the_answer_after_the_true_click_is_the_next_steps_fresh_answer(tiny, an
     assert torch.allclose(logp, fresh_logp[:, :8], atol=1e-5)
     again, _ = anticipation.answer_after(steps - 1, clicks)  # memoized: same rows
     assert torch.equal(again, ids)
+    many = Anticipation(tiny.large, tiny.streams, n_next=20, next_len=8, max_len=tiny.cloud.max_len)
+    for lo in range(0, steps.size, 7):  # many small batches: the store grows past its first capacity
+        many.answer_after(steps[lo : lo + 7] - 1, clicks[lo : lo + 7])
+    grown, _ = many.answer_after(steps - 1, clicks)
+    assert torch.equal(grown, ids)
 
 
 def test_resolve_swaps_only_the_rows_whose_click_was_anticipated(tiny, anticipation) -> None:
@@ -106,6 +111,8 @@ def test_fit_fusion_weights_fits_conditional_answers_on_their_own_steps(ant_sim,
 def test_anticipation_rejects_bad_settings(tiny, anticipation) -> None:
     with pytest.raises(ConfigError):
         Anticipation(tiny.large, tiny.streams, n_next=0)
+    with pytest.raises(ConfigError, match="item ids"):
+        anticipation.answer_after(np.array([0, 1]), np.array([3, 0]))
     with pytest.raises(ConfigError):
         Anticipation(tiny.large, tiny.streams, n_next=5, next_len=0)
     other = type(tiny.streams)(tiny.split.log)

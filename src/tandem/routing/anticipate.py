@@ -60,9 +60,10 @@ class Anticipation:
         self.n_next, self.next_len, self.max_len, self.batch_size = int(n_next), int(next_len), max_len, batch_size
         self._window = getattr(model, "window", None)  # fixed-window models need every column
         self.table = self._anticipated_table(progress)
-        self._memo: dict[int, int] = {}
-        self._ids = torch.zeros(0, self.next_len, dtype=torch.int64)
-        self._logp = torch.zeros(0, self.next_len)
+        self._memo: dict[int, int] = {}  # (step, click) key -> row of the answer store
+        self._ids = torch.zeros(256, self.next_len, dtype=torch.int64)
+        self._logp = torch.zeros(256, self.next_len)
+        self._used = 0
 
     @property
     def extra_flops(self) -> float:
@@ -94,6 +95,10 @@ class Anticipation:
     def answer_after(self, steps: np.ndarray, clicks: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """``(ids [B, next_len], logp [B, next_len])``: the answer to each step's history followed by its click."""
         steps, clicks = np.asarray(steps, dtype=np.int64), np.asarray(clicks, dtype=np.int64)
+        if steps.shape != clicks.shape or steps.ndim != 1 or (clicks.size and (clicks.min() < 1 or
+                                                                                 clicks.max() > self.streams.n_items)):
+            raise ConfigError(f"Anticipation.answer_after: need equal 1-D steps and clicks with item ids in "
+                              f"1..{self.streams.n_items}, got shapes {steps.shape}, {clicks.shape}")
         keys = steps * (self.streams.n_items + 1) + clicks
         missing = np.unique(np.asarray([k for k in keys.tolist() if k not in self._memo], dtype=np.int64))
         if missing.size:
@@ -111,9 +116,13 @@ class Anticipation:
             hist = torch.as_tensor(np.concatenate([hist, clicks[sl, None]], axis=1))
             i, v = top_candidates(self.model(hist), hist, self.next_len)
             ids[sl, : i.shape[1]], logp[sl, : v.shape[1]] = i, v
-        base = self._ids.shape[0]
-        self._ids, self._logp = torch.cat([self._ids, ids]), torch.cat([self._logp, logp])
-        self._memo.update(zip(keys.tolist(), range(base, base + keys.size), strict=True))
+        base, end = self._used, self._used + keys.size
+        if end > self._ids.shape[0]:  # grow the store geometrically: memoizing stays linear in the answers kept
+            grow = max(end, 2 * self._ids.shape[0]) - self._ids.shape[0]
+            self._ids = torch.cat([self._ids, torch.zeros(grow, self.next_len, dtype=torch.int64)])
+            self._logp = torch.cat([self._logp, torch.zeros(grow, self.next_len)])
+        self._ids[base:end], self._logp[base:end], self._used = ids, logp, end
+        self._memo.update(zip(keys.tolist(), range(base, end), strict=True))
 
     def resolve(self, made_steps: np.ndarray, last_clicks: np.ndarray, ids: torch.Tensor, logp: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
