@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import torch
 from tests.server.conftest import admin, bearer, enroll, register, small_state
 
@@ -130,10 +132,14 @@ def test_inference_is_batched_across_concurrent_requests(client, app) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     ((_, token),) = enroll(client).items()
-    app.state.tandem.inference.max_wait_s = 0.05
+    engine = app.state.tandem.inference
+    engine.max_wait_s = 0.05
+    # a slow forward pass in a worker thread: requests that arrive meanwhile queue up and share the next batch,
+    # however loaded the machine is (with an instant model, eight requests could be served one by one)
+    engine.inline_rows, fast = 0, engine.model
+    engine.model = lambda x: (time.sleep(0.2), fast(x))[1]
     bodies = [encode_state({"x": torch.randn(3, 8)}) for _ in range(8)]
     with ThreadPoolExecutor(8) as pool:
         codes = list(pool.map(lambda b: client.post("/v1/infer", content=b, headers=bearer(token)).status_code, bodies))
     assert codes == [200] * 8
-    engine = app.state.tandem.inference
     assert engine.rows == 24 and engine.batches < 8
