@@ -4,7 +4,8 @@ import torch
 
 from tandem.core.errors import ConfigError
 from tandem.routing import StreamSimulator, get_combiner, get_policy
-from tandem.routing.anticipate import Anticipation, anticipated_rank, anticipatory_answer
+from tandem.routing.anticipate import Anticipation, anticipatory_answer
+from tandem.routing.signals import reciprocal_rank_in_list
 from tandem.routing.staleness import age_table, fit_fusion_weights
 
 
@@ -23,13 +24,6 @@ def _second_steps(streams) -> np.ndarray:
     """Steps with a step before them in the same stream."""
     k_of = np.arange(streams.n_steps) - streams.step_offsets[streams.step_user]
     return np.flatnonzero(k_of >= 1)
-
-
-def test_anticipated_rank_finds_the_first_position_or_minus_one() -> None:
-    lists = torch.tensor([[5, 3, 9], [5, 3, 9], [0, 0, 0]])
-    assert anticipated_rank(lists, torch.tensor([9, 4, 0])).tolist() == [2, -1, -1]
-    with pytest.raises(ConfigError):
-        anticipated_rank(lists, torch.tensor([1, 2]))
 
 
 def test_anticipated_clicks_are_the_cloud_models_top_items(tiny, anticipation) -> None:
@@ -63,7 +57,7 @@ def test_resolve_swaps_only_the_rows_whose_click_was_anticipated(tiny, anticipat
     clicks = s.targets(made)
     ids, logp = tiny.table.answer(s, made)
     out_ids, out_logp, cond = anticipation.resolve(np.where(np.arange(30) % 5 == 0, -1, made), clicks, ids, logp)
-    expected = (anticipated_rank(anticipation.anticipated(made), torch.as_tensor(clicks)) >= 0) & \
+    expected = (reciprocal_rank_in_list(torch.as_tensor(clicks), anticipation.anticipated(made)) > 0) & \
         torch.as_tensor(np.arange(30) % 5 != 0)
     assert torch.equal(cond, expected) and bool(cond.any()) and not bool(cond.all())
     assert torch.equal(out_ids[~cond], ids[~cond]) and torch.equal(out_logp[~cond], logp[~cond])

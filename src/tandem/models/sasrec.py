@@ -118,10 +118,7 @@ class SASRec(SequentialRecommender):
 
     def encode(self, history: torch.Tensor) -> torch.Tensor:
         history = self.check_history(history)
-        length = history.shape[1]
-        positions = torch.arange(self.max_len - length, self.max_len, device=history.device)
-        x = self.item_embedding(history) * math.sqrt(self.dim) + self.position_embedding(positions)
-        keep = (history > 0).unsqueeze(-1).to(x.dtype)
+        x, keep = self._embed(history, self.max_len - history.shape[1])
         x = self.drop(x) * keep
         mask = causal_padding_mask(history)
         for block in self.blocks:
@@ -199,7 +196,8 @@ class SASRec(SequentialRecommender):
 
     def _embed(self, ids: torch.Tensor, first: int, same_position: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Scaled item plus position embeddings of ``ids`` (positions from ``first``, or all at ``first``), zeroed
-        where ids are padding, and that keep mask ``[batch, length, 1]``, as at the start of ``encode``."""
+        where ids are padding, and that keep mask ``[batch, length, 1]``: the input of ``encode`` and of the
+        appended clicks."""
         length = 1 if same_position else ids.shape[1]
         positions = torch.arange(first, first + length, device=ids.device)
         keep = (ids > 0).unsqueeze(-1).to(self.item_embedding.weight.dtype)

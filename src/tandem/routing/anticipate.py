@@ -28,17 +28,8 @@ from torch import nn
 from tandem.core.errors import ConfigError
 from tandem.models.progress import progress_bar
 from tandem.routing.scorers import _width_batches, top_candidates
+from tandem.routing.signals import reciprocal_rank_in_list
 from tandem.routing.streams import Streams
-
-
-def anticipated_rank(anticipated: torch.Tensor, clicks: torch.Tensor) -> torch.Tensor:
-    """``[B]`` 0-based position of each click in its row of ``anticipated [B, M]``, ``-1`` where absent. Pure."""
-    if anticipated.dim() != 2 or clicks.shape != (anticipated.shape[0],):
-        raise ConfigError(f"anticipated_rank: need anticipated [B, M] and clicks [B], got "
-                          f"{list(anticipated.shape)}, {list(clicks.shape)}")
-    match = (anticipated == clicks.view(-1, 1)) & (clicks.view(-1, 1) > 0)
-    first = match.to(torch.int64).argmax(1)
-    return torch.where(match.any(1), first, torch.full_like(first, -1))
 
 
 class Anticipation:
@@ -138,7 +129,7 @@ class Anticipation:
         hit = torch.zeros(made.size, dtype=torch.bool)
         if bool(usable.any()):
             rows = usable.nonzero().view(-1)
-            found = anticipated_rank(self.anticipated(made[rows.numpy()]), clicks[rows]) >= 0
+            found = reciprocal_rank_in_list(clicks[rows], self.anticipated(made[rows.numpy()])) > 0
             hit[rows[found]] = True
         if not bool(hit.any()):
             return ids, logp, hit
