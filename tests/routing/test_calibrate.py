@@ -3,6 +3,7 @@ import pytest
 
 from tandem.core.errors import ConfigError
 from tandem.routing import calibrate, get_policy, quantile_threshold
+from tandem.routing.calibrate import calibrate_to_quality
 from tandem.routing.policies.confidence import uncertainty_score
 from tandem.routing.signals import StepSignals
 
@@ -51,3 +52,32 @@ def test_rate_knobs_are_set_without_simulating() -> None:
 
     cal = calibrate(get_policy("random"), 0.25, measure)
     assert cal.policy.rate == 0.25 and cal.rate == 0.25
+
+
+def test_calibrate_to_quality_finds_the_fewest_requests_that_reach_the_target() -> None:
+    values = np.random.default_rng(1).exponential(size=4000)  # each step's gain of a request, known exactly
+    total = values.sum()
+
+    def measure(policy) -> tuple[float, float]:
+        asked = values >= policy.threshold
+        return float(asked.mean()), float(values[asked].sum() / total)
+
+    policy = get_policy("confidence")
+    cal = calibrate_to_quality(policy, 0.5, measure, reference_scores=values, max_rate=0.5, max_iter=12)
+    rate, share = measure(cal.policy)
+    assert share >= 0.5 and cal.rate == pytest.approx(rate)
+    # the best possible: asking at the largest gains first, the share 0.5 needs this many steps
+    needed = np.searchsorted(np.cumsum(np.sort(values)[::-1]) / total, 0.5) / values.size
+    assert needed <= rate <= needed + 0.01 and rate < 0.5
+    # a target the cap cannot reach spends the whole cap after one trial
+    capped = calibrate_to_quality(policy, 0.99, measure, reference_scores=values, max_rate=0.3)
+    assert len(capped.tried) == 1 and capped.rate == pytest.approx(0.3, abs=1e-3)
+    for bad in ({"target_share": 0.0}, {"target_share": 1.5}, {"max_rate": 0.0}):
+        args = {"target_share": 0.5, "max_rate": 0.5, **bad}
+        with pytest.raises(ConfigError, match="calibrate_to_quality"):
+            calibrate_to_quality(policy, args["target_share"], measure, reference_scores=values,
+                                 max_rate=args["max_rate"])
+    with pytest.raises(ConfigError, match="threshold knob"):
+        calibrate_to_quality(get_policy("random"), 0.5, measure, reference_scores=values)
+    with pytest.raises(ConfigError, match="reference_scores"):
+        calibrate_to_quality(policy, 0.5, measure, reference_scores=np.array([]))

@@ -4,7 +4,7 @@
   ``always``, ``periodic``, ``random``, ``confidence``, ``inconsistency``, ``learned`` (IntellectReq-style
   request value, :func:`fit_request_value`);
 * budget control (:class:`GlobalRateCap`, :class:`TokenBucket`) and calibration to a target rate
-  (:func:`calibrate`);
+  (:func:`calibrate`) or to a quality target at the fewest requests (:func:`calibrate_to_quality`);
 * combination on the device (:func:`get_combiner`: small only, cloud list, score fusion, optionally weighted by
   the held answer's age with weights from :func:`fit_age_weights`, EdgeRec-style re-ranking with fresh clicks);
 * anticipatory cloud answers (:class:`Anticipation`: the cloud also sends its answer after each click it
@@ -16,7 +16,7 @@
 from tandem.routing.agent import AgentPolicy
 from tandem.routing.anticipate import Anticipation, anticipatory_answer
 from tandem.routing.budget import BudgetChain, GlobalRateCap, TokenBucket, cap_requests, token_bucket_step
-from tandem.routing.calibrate import Calibration, calibrate, quantile_threshold
+from tandem.routing.calibrate import Calibration, calibrate, calibrate_to_quality, quantile_threshold
 from tandem.routing.combine import Combiner, HeldAnswer, available_combiners, get_combiner
 from tandem.routing.policy import RequestPolicy, ThresholdPolicy, available_policies, get_policy, register_policy
 from tandem.routing.scorers import CloudTable, FactorizedDevice, ModelCloud, ModelDevice
@@ -61,6 +61,7 @@ __all__ = [
     "available_combiners",
     "available_policies",
     "calibrate",
+    "calibrate_to_quality",
     "cap_requests",
     "captured_gain",
     "choose_partition",

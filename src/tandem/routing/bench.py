@@ -13,6 +13,8 @@ Protocol (one data set):
 4. Every calibrated policy is replayed once on the *eval* users: each point of the curve is a measurement
    (its own request rate, NDCG@10, HR@10, bytes, latency, cloud FLOPs), never an interpolation.
    ``never`` and ``always`` bound the curve.
+5. The learned policy is also calibrated to a *quality target* under a rate cap (:mod:`.bench_quality`): the
+   fewest requests that recover the target share of the gap on the log users, replayed on the eval users.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from tandem.models.progress import progress_bar
+from tandem.routing.bench_quality import QualityPoint, quality_points
 from tandem.routing.bench_setup import BenchSetup, RouteBenchConfig, prepare
 from tandem.routing.budget import GlobalRateCap, TokenBucket
 from tandem.routing.calibrate import Calibration, calibrate
@@ -62,6 +65,7 @@ class BenchOutcome:
     budget: list[dict[str, Any]]
     combiners: list[dict[str, Any]]
     wall_s: float = 0.0
+    quality: list[QualityPoint] = field(default_factory=list)
 
     @property
     def metric(self) -> str:
@@ -180,6 +184,11 @@ def run_bench(config: RouteBenchConfig, *, progress: bool = False, setup: BenchS
                 points.append(PolicyPoint(name, target, run, cal.rate, knob, recovered))
                 bar.advance(task)
     _gain_vs_random(points, never.metrics[metric], metric)
+    at_cap = next((p.run for p in points if p.policy == "random" and p.target == config.quality_cap), None)
+    if at_cap is None and config.quality_targets:
+        at_cap = ev.run(get_policy("random", rate=config.quality_cap, seed=config.seed),
+                        description="eval random at cap")
+    quality = quality_points(setup, model, data, at_cap, never.metrics[metric], gap, metric)
     budget = _budget_rows(ev, model, points, 0.2, never.metrics[metric], gap, metric)
     combiners = _combiner_rows(ev, config, metric)
     value_report = {"best_epoch": report.best_epoch, "captured_gain_valid": report.captured,
@@ -187,7 +196,7 @@ def run_bench(config: RouteBenchConfig, *, progress: bool = False, setup: BenchS
                     "logged_steps": int(data.gains.size),
                     "mean_gain": float(data.gains.mean()), "positive_gain_share": float((data.gains > 0).mean())}
     return BenchOutcome(config, setup.model_info, never, always, points, value_report, budget, combiners,
-                        time.perf_counter() - start)
+                        time.perf_counter() - start, quality)
 
 
 def _gain_vs_random(points: list[PolicyPoint], never: float, metric: str) -> None:

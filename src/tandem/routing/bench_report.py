@@ -48,7 +48,8 @@ def to_result(outcome: BenchOutcome) -> RunResult:
         curves.append({"name": name, "x": "request_rate", "y": metric, "points": [
             {"x": p.run.request_rate, "y": p.run.metrics[metric], "label": f"target {p.target:.0%}"} for p in pts]})
     config = {**o.config.to_dict(), "models": o.setup_info, "value_model": o.value_report, "budget": o.budget,
-              "combiners": o.combiners, "headline": headline(o)}
+              "combiners": o.combiners, "headline": headline(o),
+              "quality_target": [q.to_dict(metric) for q in o.quality]}
     return RunResult(kind="routing", config=config, stages=stages, curves=curves, wall_clock_s=o.wall_s)
 
 
@@ -107,7 +108,20 @@ def summary_tables(o: BenchOutcome) -> list[Table]:
         comb.add_column(label, justify="right")
     for c in o.combiners:
         comb.add_row(c["combiner"], *(f"{c[label]:.4f}" if label in c else "-" for label in labels))
-    return [head, budget, comb]
+    return [head, budget, comb] + ([quality_table(o)] if o.quality else [])
+
+
+def quality_table(o: BenchOutcome) -> Table:
+    """The learned policy calibrated to a share of the gap under a rate cap, against random spending the cap."""
+    t = Table(title=f"{o.config.dataset}: learned policy at a quality target (calibrated on log users, eval users)")
+    for col in ("target share", "cap", "rate (log)", "rate (eval)", o.metric.upper(), "gap recovered",
+                "gain/req vs random at cap"):
+        t.add_column(col, justify="right")
+    for q in o.quality:
+        ratio = "-" if q.gain_vs_random is None else f"{q.gain_vs_random:.2f}x"
+        t.add_row(f"{q.target_share:.0%}", f"{q.cap:.0%}", f"{q.calibration_rate:.3f}", f"{q.run.request_rate:.3f}",
+                  f"{q.run.metrics[o.metric]:.4f}", f"{q.recovered:.1%}", ratio)
+    return t
 
 
 def plot_curves(outcomes: list[BenchOutcome], path: str | Path) -> Path:
@@ -125,6 +139,9 @@ def plot_curves(outcomes: list[BenchOutcome], path: str | Path) -> Path:
         for name in dict.fromkeys(p.policy for p in o.points):
             pts = sorted((p for p in o.points if p.policy == name), key=lambda p: p.run.request_rate)
             ax.plot([p.run.request_rate for p in pts], [p.run.metrics[metric] for p in pts], marker="o", label=name)
+        if o.quality:
+            ax.scatter([q.run.request_rate for q in o.quality], [q.run.metrics[metric] for q in o.quality],
+                       marker="*", s=160, color="crimson", zorder=4, label="learned at a quality target")
         for run, style in ((o.never, "k:"), (o.always, "k--")):
             ax.axhline(run.metrics[metric], color="k", linestyle=style[1:], linewidth=1,
                        label=f"{run.policy} ({run.metrics[metric]:.4f})")

@@ -62,6 +62,8 @@ class RouteBenchConfig:
     value_horizon: int = 8
     value_discount: float = 0.8
     value_members: int = 5
+    quality_targets: tuple[float, ...] = (0.85,)
+    quality_cap: float = 0.2
     fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
     epochs: int = 200
     patience: int = 5
@@ -84,6 +86,9 @@ class RouteBenchConfig:
         if self.value_horizon < 1 or not 0.0 < self.value_discount <= 1.0:
             raise ConfigError(f"route bench: need value_horizon >= 1 and 0 < value_discount <= 1, got "
                               f"{self.value_horizon}, {self.value_discount}")
+        if any(not 0.0 < q <= 1.0 for q in self.quality_targets) or not 0.0 < self.quality_cap <= 1.0:
+            raise ConfigError(f"route bench: quality targets must lie in (0, 1] and quality_cap in (0, 1], got "
+                              f"{self.quality_targets}, {self.quality_cap}")
         if self.value_members < 1:
             raise ConfigError(f"route bench: value_members must be >= 1, got {self.value_members}")
         if self.fusion_age_fit not in AGE_FIT:

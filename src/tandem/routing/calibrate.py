@@ -92,3 +92,45 @@ def calibrate(
         raise ConfigError(f"calibrate: unknown knob {policy.knob!r}")
     _value, rate, best = min(tried, key=lambda t: abs(t[1] - target))
     return Calibration(best, rate, target, [(v, r) for v, r, _ in tried])
+
+
+def calibrate_to_quality(
+    policy: RequestPolicy,
+    target_share: float,
+    measure: Callable[[RequestPolicy], tuple[float, float]],
+    *,
+    reference_scores: np.ndarray,
+    max_rate: float = 1.0,
+    max_iter: int = 8,
+) -> Calibration:
+    """The fewest requests that reach a quality target: set a threshold ``policy``'s knob so that ``measure``
+    (``policy -> (request rate, share of the never->always gap recovered)``) reports a share of at least
+    ``target_share`` at the lowest rate found, spending at most ``max_rate``.
+
+    A budget is a cap, not a quota: a request-value policy should not spend requests whose predicted value is
+    too small to matter. The bisection runs over quantile levels of ``reference_scores`` in ``(0, max_rate]``;
+    the kept trial is the lowest-rate one that reached the target, or, if none did, the one with the highest
+    share (``Calibration.target`` holds ``target_share``; ``tried`` lists ``(threshold, rate)``).
+    """
+    if not 0.0 < target_share <= 1.0:
+        raise ConfigError(f"calibrate_to_quality: target_share must be in (0, 1], got {target_share}")
+    if not 0.0 < max_rate <= 1.0:
+        raise ConfigError(f"calibrate_to_quality: max_rate must be in (0, 1], got {max_rate}")
+    if policy.knob != "threshold":
+        raise ConfigError(f"calibrate_to_quality: policy {policy.name!r} has no threshold knob")
+    if np.asarray(reference_scores).size == 0:
+        raise ConfigError("calibrate_to_quality: need reference_scores (a logged score sample)")
+    tried: list[tuple[float, float, float, RequestPolicy]] = []
+    lo, hi = 0.0, max_rate
+    level = max_rate
+    for _ in range(max_iter):
+        candidate = policy.with_knob(quantile_threshold(reference_scores, level))
+        rate, share = (float(v) for v in measure(candidate))
+        tried.append((float(candidate.threshold), rate, share, candidate))
+        if level == max_rate and share < target_share:
+            break  # even the whole budget misses the target: spend it all
+        lo, hi = (lo, level) if share >= target_share else (level, hi)
+        level = 0.5 * (lo + hi)
+    reached = [t for t in tried if t[2] >= target_share and t[1] <= max_rate + 0.005]
+    _value, rate, _share, best = min(reached, key=lambda t: t[1]) if reached else max(tried, key=lambda t: t[2])
+    return Calibration(best, rate, target_share, [(v, r) for v, r, _, _ in tried])

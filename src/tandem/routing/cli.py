@@ -70,6 +70,11 @@ def bench(
     policies: Annotated[str, typer.Option(help="Policies to calibrate, comma-separated.")] =
         "periodic,random,confidence,inconsistency,learned",
     value_members: Annotated[int, typer.Option(min=1, help="Networks averaged in the value model.")] = 5,
+    quality_target: Annotated[str, typer.Option(
+        help="Also calibrate the learned policy to these shares of the never->always gap (fewest requests, on log "
+             "users), comma-separated; empty: skip.")] = "0.85",
+    quality_cap: Annotated[float, typer.Option(min=0.0, max=1.0, help="Request-rate cap of the quality-target runs.")
+                           ] = 0.2,
     max_users: Annotated[int | None, typer.Option(min=10, help="Cap log and eval users (quick runs).")] = None,
     epochs: Annotated[int, typer.Option(min=1, help="Most training epochs per model.")] = 200,
     train_seconds: Annotated[float, typer.Option(min=1.0, help="Wall-clock budget of each model's training.")] = 1200.0,
@@ -93,7 +98,9 @@ def bench(
                 dataset=name, data_root=str(data_root) if data_root else None, arch=arch, combiner=combiner,
                 fusion_weight=fusion_weight, fusion_age_fit=fusion_age_fit, fusion_max_age=fusion_max_age,
                 anticipate=anticipate, anticipate_len=anticipate_len,
-                rates=_floats(rates, "--rates"), value_members=value_members, max_users=max_users, epochs=epochs,
+                rates=_floats(rates, "--rates"),
+                quality_targets=_floats(quality_target, "--quality-target") if quality_target.strip() else (),
+                quality_cap=quality_cap, value_members=value_members, max_users=max_users, epochs=epochs,
                 max_train_seconds=train_seconds,
                 policies=tuple(p.strip() for p in policies.split(",") if p.strip()), seed=seed,
                 cache_dir=str(cache_dir or out / "cache"))
