@@ -62,7 +62,7 @@ class RouteBenchConfig:
     value_horizon: int = 8
     value_discount: float = 0.8
     value_members: int = 5
-    quality_targets: tuple[float, ...] = (0.85,)
+    quality_targets: tuple[float, ...] = (0.8, 0.85, 0.9)
     quality_cap: float = 0.2
     fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
     epochs: int = 200

@@ -102,15 +102,18 @@ def calibrate_to_quality(
     reference_scores: np.ndarray,
     max_rate: float = 1.0,
     max_iter: int = 8,
+    rate_tol: float = 0.005,
 ) -> Calibration:
     """The fewest requests that reach a quality target: set a threshold ``policy``'s knob so that ``measure``
     (``policy -> (request rate, share of the never->always gap recovered)``) reports a share of at least
-    ``target_share`` at the lowest rate found, spending at most ``max_rate``.
+    ``target_share`` at the lowest rate found, spending at most ``max_rate`` (+ ``rate_tol``).
 
     A budget is a cap, not a quota: a request-value policy should not spend requests whose predicted value is
-    too small to matter. The bisection runs over quantile levels of ``reference_scores`` in ``(0, max_rate]``;
-    the kept trial is the lowest-rate one that reached the target, or, if none did, the one with the highest
-    share (``Calibration.target`` holds ``target_share``; ``tried`` lists ``(threshold, rate)``).
+    too small to matter. The bisection runs over quantile levels of ``reference_scores``, starting at
+    ``max_rate`` (a stateful policy's measured rate differs from the level); the kept trial is the lowest-rate
+    one within the cap that reached the target, or, if none did, the one
+    within the cap with the highest share (``Calibration.target`` holds ``target_share``; ``tried`` lists
+    ``(threshold, rate)``).
     """
     if not 0.0 < target_share <= 1.0:
         raise ConfigError(f"calibrate_to_quality: target_share must be in (0, 1], got {target_share}")
@@ -121,16 +124,17 @@ def calibrate_to_quality(
     if np.asarray(reference_scores).size == 0:
         raise ConfigError("calibrate_to_quality: need reference_scores (a logged score sample)")
     tried: list[tuple[float, float, float, RequestPolicy]] = []
-    lo, hi = 0.0, max_rate
-    level = max_rate
+    lo, hi, level = 0.0, 1.0, max_rate
     for _ in range(max_iter):
         candidate = policy.with_knob(quantile_threshold(reference_scores, level))
         rate, share = (float(v) for v in measure(candidate))
         tried.append((float(candidate.threshold), rate, share, candidate))
-        if level == max_rate and share < target_share:
-            break  # even the whole budget misses the target: spend it all
-        lo, hi = (lo, level) if share >= target_share else (level, hi)
+        over = rate > max_rate + rate_tol
+        if not over and share < target_share and rate >= max_rate - rate_tol:
+            break  # the whole budget misses the target: spend it all
+        lo, hi = (lo, level) if over or share >= target_share else (level, hi)
         level = 0.5 * (lo + hi)
-    reached = [t for t in tried if t[2] >= target_share and t[1] <= max_rate + 0.005]
-    _value, rate, _share, best = min(reached, key=lambda t: t[1]) if reached else max(tried, key=lambda t: t[2])
+    within = [t for t in tried if t[1] <= max_rate + rate_tol] or [min(tried, key=lambda t: t[1])]
+    reached = [t for t in within if t[2] >= target_share]
+    _value, rate, _share, best = min(reached, key=lambda t: t[1]) if reached else max(within, key=lambda t: t[2])
     return Calibration(best, rate, target_share, [(v, r) for v, r, _, _ in tried])

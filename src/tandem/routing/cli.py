@@ -72,7 +72,7 @@ def bench(
     value_members: Annotated[int, typer.Option(min=1, help="Networks averaged in the value model.")] = 5,
     quality_target: Annotated[str, typer.Option(
         help="Also calibrate the learned policy to these shares of the never->always gap (fewest requests, on log "
-             "users), comma-separated; empty: skip.")] = "0.85",
+             "users), comma-separated; empty: skip.")] = "0.8,0.85,0.9",
     quality_cap: Annotated[float, typer.Option(min=0.0, max=1.0, help="Request-rate cap of the quality-target runs.")
                            ] = 0.2,
     max_users: Annotated[int | None, typer.Option(min=10, help="Cap log and eval users (quick runs).")] = None,
