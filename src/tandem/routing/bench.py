@@ -15,6 +15,8 @@ Protocol (one data set):
    ``never`` and ``always`` bound the curve.
 5. The learned policy is also calibrated to a *quality target* under a rate cap (:mod:`.bench_quality`): the
    fewest requests that recover the target share of the gap on the log users, replayed on the eval users.
+6. Every share of the gap and gain-per-request ratio gets a 95% interval from a paired bootstrap over the
+   eval users (:mod:`.uncertainty`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from tandem.routing.policy import RequestPolicy, get_policy
 from tandem.routing.signals import signals_from_features
 from tandem.routing.stream import StreamRun, StreamSimulator
 from tandem.routing.stream_state import StepLog
+from tandem.routing.uncertainty import PairedBootstrap
 from tandem.routing.value_model import RequestValueModel, ValueFitReport, fit_request_value
 
 
@@ -50,6 +53,8 @@ class PolicyPoint:
     knob: dict[str, float] = field(default_factory=dict)
     recovered: float = 0.0
     gain_vs_random: float | None = None
+    recovered_ci: tuple[float, float] | None = None
+    gain_vs_random_ci: tuple[float, float] | None = None
 
 
 @dataclass
@@ -189,6 +194,9 @@ def run_bench(config: RouteBenchConfig, *, progress: bool = False, setup: BenchS
         at_cap = ev.run(get_policy("random", rate=config.quality_cap, seed=config.seed),
                         description="eval random at cap")
     quality = quality_points(setup, model, data, at_cap, never.metrics[metric], gap, metric)
+    _intervals(points, quality, never, always, at_cap,
+               PairedBootstrap(ev.streams.step_user, config.k, n_boot=int(config.extra.get("bootstrap", 1000)),
+                               seed=config.seed))
     budget = _budget_rows(ev, model, points, 0.2, never.metrics[metric], gap, metric)
     combiners = _combiner_rows(ev, config, metric)
     value_report = {"best_epoch": report.best_epoch, "captured_gain_valid": report.captured,
@@ -209,3 +217,18 @@ def _gain_vs_random(points: list[PolicyPoint], never: float, metric: str) -> Non
         mine = (p.run.metrics[metric] - never) / p.run.request_rate
         theirs = (base.run.metrics[metric] - never) / base.run.request_rate
         p.gain_vs_random = mine / theirs if theirs > 0 else None
+
+
+def _intervals(points: list[PolicyPoint], quality: list[QualityPoint], never: StreamRun, always: StreamRun,
+               random_at_cap: StreamRun | None, boot: PairedBootstrap) -> None:
+    """95% intervals of each point's share of the gap and gain-per-request ratio, resampling eval users."""
+    random = {p.target: p.run for p in points if p.policy == "random"}
+    for p in points:
+        p.recovered_ci = boot.interval(boot.share(p.run, never, always))
+        base = random.get(p.target)
+        if p.gain_vs_random is not None and base is not None:
+            p.gain_vs_random_ci = boot.interval(boot.gain_ratio(p.run, base, never))
+    for q in quality:
+        q.recovered_ci = boot.interval(boot.share(q.run, never, always))
+        if q.gain_vs_random is not None and random_at_cap is not None:
+            q.gain_vs_random_ci = boot.interval(boot.gain_ratio(q.run, random_at_cap, never))

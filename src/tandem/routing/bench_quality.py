@@ -34,12 +34,15 @@ class QualityPoint:
     threshold: float
     recovered: float
     gain_vs_random: float | None
+    recovered_ci: tuple[float, float] | None = None
+    gain_vs_random_ci: tuple[float, float] | None = None
 
     def to_dict(self, metric: str) -> dict[str, Any]:
         return {"target_share": self.target_share, "cap": self.cap, "calibration_rate": self.calibration_rate,
                 "threshold": self.threshold, "request_rate": self.run.request_rate,
-                metric: self.run.metrics[metric], "recovered": self.recovered,
-                "gain_per_request_vs_random_at_cap": self.gain_vs_random}
+                metric: self.run.metrics[metric], "recovered": self.recovered, "recovered_ci95": self.recovered_ci,
+                "gain_per_request_vs_random_at_cap": self.gain_vs_random,
+                "gain_per_request_vs_random_at_cap_ci95": self.gain_vs_random_ci}
 
 
 def _share(run: StreamRun, never: float, gap: float, metric: str) -> float:

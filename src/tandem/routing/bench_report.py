@@ -40,6 +40,9 @@ def to_result(outcome: BenchOutcome) -> RunResult:
                  "calibration_rate": p.calibration_rate or 0.0, **{f"knob_{k}": v for k, v in p.knob.items()}}
         if p.gain_vs_random is not None:
             extra["gain_per_request_vs_random"] = p.gain_vs_random
+        for name, ci in (("recovered", p.recovered_ci), ("gain_per_request_vs_random", p.gain_vs_random_ci)):
+            if ci is not None:
+                extra[f"{name}_ci95_low"], extra[f"{name}_ci95_high"] = ci
         stages.append(_stage(_point_name(p), p.run, extra, notes="calibrated on log users, measured on eval users"))
     bounds = [{"x": r.request_rate, "y": r.metrics[metric], "label": r.policy} for r in (o.never, o.always)]
     curves = [{"name": "never / always", "x": "request_rate", "y": metric, "points": bounds}]
@@ -64,25 +67,39 @@ def headline(o: BenchOutcome) -> dict[str, dict[str, float]]:
     return out
 
 
+def share_with_ci(share: float, ci: tuple[float, float] | None) -> str:
+    """``81.5% (77.0–86.1)``: a share of the gap with its 95% interval, if any."""
+    return f"{share:.1%}" if ci is None else f"{share:.1%} ({ci[0]:.1%}–{ci[1]:.1%})".replace("%–", "–")
+
+
+def ratio_with_ci(ratio: float | None, ci: tuple[float, float] | None) -> str:
+    """``1.34x (1.21–1.49)``, ``-`` where there is no ratio."""
+    if ratio is None:
+        return "-"
+    return f"{ratio:.2f}x" if ci is None else f"{ratio:.2f}x ({ci[0]:.2f}–{ci[1]:.2f})"
+
+
 def curve_table(o: BenchOutcome) -> Table:
     """Every measured point: rate, quality, share of the never->always gap recovered, bytes, latency."""
     metric = o.metric
     hr = metric.replace("ndcg", "hr")
     t = Table(title=f"{o.config.dataset}: quality vs cloud request rate (eval users; calibrated on log users)")
-    for col in ("policy", "target", "rate", metric.upper(), hr.upper(), "gap recovered", "gain/req vs random",
+    for col in ("policy", "target", "rate", metric.upper(), hr.upper(), "gap recovered (95% CI)",
+                "gain/req vs random (95% CI)",
                 "up B/step", "down B/step", "p95 latency ms"):
         t.add_column(col, justify="left" if col == "policy" else "right")
 
-    def row(name: str, target: str, run: StreamRun, rec: float, ratio: float | None) -> None:
+    def row(name: str, target: str, run: StreamRun, rec: str, ratio: str) -> None:
         steps = max(run.n_steps, 1)
         t.add_row(name, target, f"{run.request_rate:.3f}", f"{run.metrics[metric]:.4f}", f"{run.metrics[hr]:.4f}",
-                  f"{rec:.1%}", "-" if ratio is None else f"{ratio:.2f}x", f"{run.bytes_up / steps:.0f}",
-                  f"{run.bytes_down / steps:.0f}", f"{run.latency_p95_s * 1e3:.1f}")
+                  rec, ratio, f"{run.bytes_up / steps:.0f}", f"{run.bytes_down / steps:.0f}",
+                  f"{run.latency_p95_s * 1e3:.1f}")
 
-    row("never", "-", o.never, 0.0, None)
+    row("never", "-", o.never, "0.0%", "-")
     for p in o.points:
-        row(p.policy, f"{p.target:.0%}", p.run, p.recovered, p.gain_vs_random)
-    row("always", "-", o.always, 1.0, None)
+        row(p.policy, f"{p.target:.0%}", p.run, share_with_ci(p.recovered, p.recovered_ci),
+            ratio_with_ci(p.gain_vs_random, p.gain_vs_random_ci))
+    row("always", "-", o.always, "100.0%", "-")
     return t
 
 
@@ -114,13 +131,13 @@ def summary_tables(o: BenchOutcome) -> list[Table]:
 def quality_table(o: BenchOutcome) -> Table:
     """The learned policy calibrated to a share of the gap under a rate cap, against random spending the cap."""
     t = Table(title=f"{o.config.dataset}: learned policy at a quality target (calibrated on log users, eval users)")
-    for col in ("target share", "cap", "rate (log)", "rate (eval)", o.metric.upper(), "gap recovered",
-                "gain/req vs random at cap"):
+    for col in ("target share", "cap", "rate (log)", "rate (eval)", o.metric.upper(), "gap recovered (95% CI)",
+                "gain/req vs random at cap (95% CI)"):
         t.add_column(col, justify="right")
     for q in o.quality:
-        ratio = "-" if q.gain_vs_random is None else f"{q.gain_vs_random:.2f}x"
         t.add_row(f"{q.target_share:.0%}", f"{q.cap:.0%}", f"{q.calibration_rate:.3f}", f"{q.run.request_rate:.3f}",
-                  f"{q.run.metrics[o.metric]:.4f}", f"{q.recovered:.1%}", ratio)
+                  f"{q.run.metrics[o.metric]:.4f}", share_with_ci(q.recovered, q.recovered_ci),
+                  ratio_with_ci(q.gain_vs_random, q.gain_vs_random_ci))
     return t
 
 
