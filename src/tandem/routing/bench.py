@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from tandem.models.progress import progress_bar
-from tandem.routing.bench_quality import QualityPoint, quality_points
+from tandem.routing.bench_quality import QualityPoint, gain_per_request, quality_points, share_of_gap
 from tandem.routing.bench_setup import BenchSetup, RouteBenchConfig, prepare
 from tandem.routing.budget import GlobalRateCap, TokenBucket
 from tandem.routing.calibrate import Calibration, calibrate
@@ -131,7 +131,7 @@ def _budget_rows(sim: StreamSimulator, model: RequestValueModel, points: list[Po
         run = sim.run(policy, budget, description=f"budget: {label}")
         per_device = run.requested if run.requested is not None else None
         rows.append({"case": label, "request_rate": run.request_rate, metric: run.metrics[metric],
-                     "recovered": (run.metrics[metric] - never) / gap if gap > 0 else 0.0,
+                     "recovered": share_of_gap(run, never, gap, metric),
                      "max_device_rate": _max_device_rate(sim, per_device)})
     return rows
 
@@ -185,7 +185,7 @@ def run_bench(config: RouteBenchConfig, *, progress: bool = False, setup: BenchS
                 cal = _calibrated(_base_policy(name, model, config.seed), target, setup, data)
                 run = ev.run(cal.policy, description=f"eval {name} @ {target:.0%}")
                 knob = {cal.policy.knob: float(getattr(cal.policy, cal.policy.knob))} if cal.policy.knob else {}
-                recovered = (run.metrics[metric] - never.metrics[metric]) / gap if gap > 0 else 0.0
+                recovered = share_of_gap(run, never.metrics[metric], gap, metric)
                 points.append(PolicyPoint(name, target, run, cal.rate, knob, recovered))
                 bar.advance(task)
     _gain_vs_random(points, never.metrics[metric], metric)
@@ -212,10 +212,10 @@ def _gain_vs_random(points: list[PolicyPoint], never: float, metric: str) -> Non
     random = {p.target: p for p in points if p.policy == "random"}
     for p in points:
         base = random.get(p.target)
-        if base is None or base.run.requests == 0 or p.run.requests == 0:
+        mine = gain_per_request(p.run, never, metric)
+        theirs = gain_per_request(base.run, never, metric) if base is not None else None
+        if mine is None or theirs is None:
             continue
-        mine = (p.run.metrics[metric] - never) / p.run.request_rate
-        theirs = (base.run.metrics[metric] - never) / base.run.request_rate
         p.gain_vs_random = mine / theirs if theirs > 0 else None
 
 

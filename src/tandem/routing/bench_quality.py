@@ -45,8 +45,14 @@ class QualityPoint:
                 "gain_per_request_vs_random_at_cap_ci95": self.gain_vs_random_ci}
 
 
-def _share(run: StreamRun, never: float, gap: float, metric: str) -> float:
+def share_of_gap(run: StreamRun, never: float, gap: float, metric: str) -> float:
+    """The share of the never->always ``gap`` that ``run`` recovers above ``never`` (0 without a gap)."""
     return (run.metrics[metric] - never) / gap if gap > 0 else 0.0
+
+
+def gain_per_request(run: StreamRun, never: float, metric: str) -> float | None:
+    """``run``'s quality gain over ``never`` per unit of request rate (None: it made no requests)."""
+    return (run.metrics[metric] - never) / run.request_rate if run.request_rate > 0 else None
 
 
 def quality_points(setup: BenchSetup, model: RequestValueModel, data: StepLog, random_at_cap: StreamRun | None,
@@ -67,18 +73,16 @@ def quality_points(setup: BenchSetup, model: RequestValueModel, data: StepLog, r
 
     def measure(policy: LearnedValuePolicy) -> tuple[float, float]:
         run = log.run(policy, description="quality target: log users")
-        return run.request_rate, _share(run, log_never, log_gap, metric)
+        return run.request_rate, share_of_gap(run, log_never, log_gap, metric)
 
-    baseline = None
-    if random_at_cap is not None and random_at_cap.request_rate > 0:
-        baseline = (random_at_cap.metrics[metric] - eval_never) / random_at_cap.request_rate
+    baseline = gain_per_request(random_at_cap, eval_never, metric) if random_at_cap is not None else None
     points = []
     for target in cfg.quality_targets:
         cal = calibrate_to_quality(base, target, measure, reference_scores=reference, max_rate=cfg.quality_cap,
                                    max_iter=int(cfg.extra.get("quality_iters", 7)))
         run = setup.eval_sim.run(cal.policy, description=f"eval learned, quality target {target:.0%}")
-        mine = (run.metrics[metric] - eval_never) / run.request_rate if run.request_rate > 0 else 0.0
+        mine = gain_per_request(run, eval_never, metric) or 0.0
         ratio = mine / baseline if baseline and baseline > 0 else None
         points.append(QualityPoint(target, cfg.quality_cap, run, cal.rate, float(cal.policy.threshold),
-                                   _share(run, eval_never, eval_gap, metric), ratio))
+                                   share_of_gap(run, eval_never, eval_gap, metric), ratio))
     return points

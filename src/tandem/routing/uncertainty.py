@@ -9,15 +9,16 @@ between runs, and the interval says how much the number would move with another 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from tandem.core.errors import ConfigError
 from tandem.routing.stream import StreamRun
+from tandem.routing.stream_state import ndcg_at
 
 
 def step_ndcg(ranks: np.ndarray, k: int) -> np.ndarray:
-    """``float64`` NDCG@k of each step from its 0-based rank of the true next item. Pure."""
-    r = np.asarray(ranks, dtype=np.float64)
-    return np.where(r < k, 1.0 / np.log2(r + 2.0), 0.0)
+    """``float64`` NDCG@k of each step from its 0-based rank of the true next item (:func:`ndcg_at`). Pure."""
+    return ndcg_at(torch.as_tensor(np.asarray(ranks, dtype=np.int64)), k).numpy()
 
 
 class PairedBootstrap:
