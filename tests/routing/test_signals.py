@@ -8,9 +8,11 @@ from tandem.core.errors import ConfigError
 from tandem.routing.signals import (
     FEATURES,
     NO_CACHE_AGE,
+    SURPRISE_CAP,
     StepSignals,
     confidence_signals,
     feature_matrix,
+    normalized_surprise,
     reciprocal_rank_at,
     reciprocal_rank_in_list,
     signals_from_features,
@@ -89,3 +91,24 @@ def test_next_known_defaults_to_zero_and_is_a_feature() -> None:
     x = feature_matrix(flagged)
     assert x.shape[1] == len(FEATURES) and np.all(x[:, FEATURES.index("next_known")] == 1)
     assert np.array_equal(signals_from_features(x).next_known, np.ones(len(signals)))
+
+
+def test_normalized_surprise_is_one_for_a_uniform_guess_and_capped() -> None:
+    n = torch.tensor([100, 100, 100, 1])
+    logp = torch.tensor([-math.log(100), 0.0, float("-inf"), -0.5])
+    got = normalized_surprise(logp, n)
+    assert got[:3].tolist() == pytest.approx([1.0, 0.0, SURPRISE_CAP])
+    assert got[3].item() == pytest.approx(0.5 / math.log(2))  # fewer than two candidates count as two
+    assert normalized_surprise(torch.tensor([-1e9]), torch.tensor([10])).item() == SURPRISE_CAP
+    with pytest.raises(ConfigError, match="normalized_surprise"):
+        normalized_surprise(torch.zeros(3), torch.ones(2))
+
+
+def test_surprise_signals_default_to_zero_and_round_trip_as_features() -> None:
+    signals = _signals()
+    assert not signals.click_surprise.any() and not signals.mean_surprise.any()
+    x = feature_matrix(StepSignals(**{**vars(signals), "click_surprise": np.array([0.5, 1.0, 2.0]),
+                                      "mean_surprise": np.array([0.7, 0.8, 0.9])}))
+    back = signals_from_features(x)
+    np.testing.assert_allclose(back.click_surprise, [0.5, 1.0, 2.0])
+    np.testing.assert_allclose(back.mean_surprise, [0.7, 0.8, 0.9], rtol=1e-6)

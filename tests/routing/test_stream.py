@@ -1,3 +1,5 @@
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -98,3 +100,32 @@ def test_horizon_gain_is_the_request_kept_for_the_next_steps(tiny, tiny_sim) -> 
     assert np.allclose(gains[last], myopic[last])  # nothing after a stream's last step
     with pytest.raises(ConfigError, match="horizon"):
         tiny_sim.run(get_policy("never"), log=True, horizon=0)
+
+
+def test_surprise_signals_are_the_small_models_view_of_earlier_clicks(tiny, tiny_sim) -> None:
+    from tandem.routing.policy import RequestPolicy
+    from tandem.routing.signals import normalized_surprise
+
+    seen_signals = []
+
+    class Recorder(RequestPolicy):
+        name = "recorder"
+
+        def decide(self, signals):
+            seen_signals.append(copy.deepcopy(signals))  # the arrays are views of the replay's running state
+            return np.zeros(len(signals), dtype=bool)
+
+        def scores(self, signals):
+            return np.zeros(len(signals))
+
+    tiny_sim.run(Recorder())
+    d, s = tiny_sim.digest, tiny.streams
+    first, second = seen_signals[0], seen_signals[1]
+    assert not first.click_surprise.any() and not first.mean_surprise.any()  # no click in the stream yet
+    users = np.flatnonzero(s.steps_per_user > 1)
+    assert len(second) == users.size  # the tiny fleet replays as one chunk
+    expected = normalized_surprise(d.target_logp[torch.as_tensor(s.step_offsets[users])],
+                                   d.n_unseen[torch.as_tensor(s.step_offsets[users])]).numpy()
+    assert np.all(second.click_surprise > 0)
+    np.testing.assert_allclose(np.sort(second.click_surprise), np.sort(expected), rtol=1e-5)
+    np.testing.assert_allclose(second.mean_surprise, second.click_surprise, rtol=1e-6)  # one click so far

@@ -18,3 +18,12 @@ def test_running_signals_follow_only_devices_that_hold_an_answer(tiny) -> None:
     st.after_step(3, targets, rank, 10, None, torch.tensor([1.0, 1.0, 1.0]))
     assert st.hit_ema[0].item() == pytest.approx(EMA * (1 - EMA) + (1 - EMA))
     assert bool(st.seen[0, 6]) and st.age[2].item() > 0
+
+
+def test_surprise_keeps_the_newest_click_and_the_stream_sum(tiny) -> None:
+    st = ChunkState.start(tiny.streams, np.arange(2), n_cand=4)
+    targets, rank = torch.tensor([6, 9]), torch.tensor([3, 30])
+    st.after_step(2, targets, rank, 10, None, None, torch.tensor([0.5, 2.0]))
+    st.after_step(2, targets, rank, 10, None, None, torch.tensor([1.5, 1.0]))
+    assert st.surprise.tolist() == pytest.approx([1.5, 1.0])
+    assert st.surprise_sum.tolist() == pytest.approx([2.0, 3.0])

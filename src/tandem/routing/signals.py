@@ -71,6 +71,27 @@ def reciprocal_rank_at(ranks: torch.Tensor, k: int) -> torch.Tensor:
     return torch.where(ranks < k, rr, torch.zeros_like(rr))
 
 
+OPTIONAL_SIGNALS = ("next_known", "cloud_edge", "anticipated_share", "click_surprise", "mean_surprise")
+"""Signals a caller may leave out (they default to 0): those only a stream replay with a held answer has."""
+
+
+SURPRISE_CAP = 3.0
+"""The largest :func:`normalized_surprise` (a click 1/n**3 likely, or one the model could not rank)."""
+
+
+def normalized_surprise(target_logp: torch.Tensor, n_ranked: torch.Tensor) -> torch.Tensor:
+    """``-log p(click) / log(n)``: a click's surprisal under a model that ranked ``n`` items, in units of a
+    uniform guess's (so it is comparable across catalogue sizes and history lengths; ``n`` < 2 counts as 2).
+
+    Capped at :data:`SURPRISE_CAP`: a click the model could not rank at all (``-inf``, e.g. a repeat it
+    excludes) is as surprising as the cap, not infinitely so. Pure."""
+    if target_logp.shape != n_ranked.shape or target_logp.dim() != 1:
+        raise ConfigError(f"normalized_surprise: need equal 1-D log-probabilities and counts, got "
+                          f"{list(target_logp.shape)}, {list(n_ranked.shape)}")
+    surprise = -target_logp.to(torch.float32) / n_ranked.to(torch.float32).clamp_min(2.0).log()
+    return torch.nan_to_num(surprise, nan=SURPRISE_CAP, posinf=SURPRISE_CAP).clamp(0.0, SURPRISE_CAP)
+
+
 @dataclass
 class StepSignals:
     """What a batch of devices knows at one step, before deciding; every field is a 1-D array of length B.
@@ -95,6 +116,11 @@ class StepSignals:
         cloud_edge: running mean of how much higher the held cloud list placed each recent click than the
             device's shown list did (reciprocal ranks; 0 by default): this user's recent gain from the cloud.
         anticipated_share: running share of recent clicks the held answer had anticipated (0 by default).
+        click_surprise: how unexpected the newest click was to the small model: ``-log p(click) / log(n)``
+            over the ``n`` items it could have ranked (1 = as likely as a uniform guess; 0 = unknown, the default).
+        mean_surprise: the mean of ``click_surprise`` over this stream's clicks so far (0 before the first): how
+            predictable this user is to the device. Unlike the rank signals above it is dense: on Beauty, few
+            clicks land in any top-100 list, but every click has a probability.
     """
 
     device: np.ndarray
@@ -114,9 +140,11 @@ class StepSignals:
     next_known: np.ndarray | None = None
     cloud_edge: np.ndarray | None = None
     anticipated_share: np.ndarray | None = None
+    click_surprise: np.ndarray | None = None
+    mean_surprise: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        for name in ("next_known", "cloud_edge", "anticipated_share"):  # optional: 0 when not given
+        for name in OPTIONAL_SIGNALS:  # optional: 0 when not given
             if getattr(self, name) is None:
                 setattr(self, name, np.zeros(np.asarray(self.device).shape[:1]))
         n = None
@@ -155,7 +183,7 @@ class StepSignals:
 FEATURES: tuple[str, ...] = (
     "confidence", "entropy", "margin", "log_age", "has_cache", "overlap",
     "click_rr_cloud", "click_rr_device", "click_sim_cloud", "log_history_len", "held_mass", "held_top",
-    "next_known", "cloud_edge", "anticipated_share",
+    "next_known", "cloud_edge", "anticipated_share", "click_surprise", "mean_surprise",
 )
 """The columns of :func:`feature_matrix`, the learned request-value model's inputs."""
 
@@ -165,7 +193,7 @@ def feature_matrix(signals: StepSignals) -> np.ndarray:
     s = signals
     cols = [s.confidence, s.entropy, s.margin, np.log1p(np.minimum(s.age, NO_CACHE_AGE)), s.has_cache,
             s.overlap, s.click_rr_cloud, s.click_rr_device, s.click_sim_cloud, np.log1p(s.history_len), s.held_mass,
-            s.held_top, s.next_known, s.cloud_edge, s.anticipated_share]
+            s.held_top, s.next_known, s.cloud_edge, s.anticipated_share, s.click_surprise, s.mean_surprise]
     return np.stack([np.asarray(c, dtype=np.float32) for c in cols], axis=1)
 
 
@@ -182,4 +210,5 @@ def signals_from_features(features: np.ndarray) -> StepSignals:
         entropy=col["entropy"], margin=col["margin"], age=np.expm1(col["log_age"]), has_cache=col["has_cache"] > 0.5,
         overlap=col["overlap"], click_rr_cloud=col["click_rr_cloud"], click_rr_device=col["click_rr_device"],
         click_sim_cloud=col["click_sim_cloud"], held_mass=col["held_mass"], held_top=col["held_top"],
-        next_known=col["next_known"], cloud_edge=col["cloud_edge"], anticipated_share=col["anticipated_share"])
+        next_known=col["next_known"], cloud_edge=col["cloud_edge"], anticipated_share=col["anticipated_share"],
+        click_surprise=col["click_surprise"], mean_surprise=col["mean_surprise"])

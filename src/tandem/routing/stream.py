@@ -38,6 +38,7 @@ from tandem.routing.signals import (
     NO_CACHE_AGE,
     StepSignals,
     feature_matrix,
+    normalized_surprise,
     topk_overlap,
 )
 from tandem.routing.stream_state import ChunkState, StepLog, Totals, ndcg_at
@@ -249,7 +250,9 @@ class StreamSimulator:
                 latency[rows] += self.request_flops / (self.cloud_gflops * 1e9)
                 latency[rows] += link.charge_down(devices[rows], self.response_bytes(n_finite))
             acc.add(steps, rank, ask, latency, self.k, rows.size * self.request_flops)
-            st.after_step(m, targets, rank, self.k, self.unit_vectors, torch.as_tensor(signals.next_known))
+            idx = torch.as_tensor(steps)
+            st.after_step(m, targets, rank, self.k, self.unit_vectors, torch.as_tensor(signals.next_known),
+                          normalized_surprise(self.digest.target_logp[idx], self.digest.n_unseen[idx]))
             advance(m)  # type: ignore[operator]
 
     def _held_of(self, st: ChunkState, users: np.ndarray, steps: np.ndarray, pos: np.ndarray,
@@ -290,4 +293,5 @@ class StreamSimulator:
             click_rr_device=st.rr_device[:m].numpy(), click_sim_cloud=st.sim_cloud[:m].numpy(),
             held_mass=held_logp.exp().sum(1).numpy(), held_top=held_values[:, 0].exp().numpy(),
             next_known=np.zeros(m) if held.conditional is None else held.conditional.numpy().astype(np.float64),
-            cloud_edge=st.edge_ema[:m].numpy(), anticipated_share=st.hit_ema[:m].numpy())
+            cloud_edge=st.edge_ema[:m].numpy(), anticipated_share=st.hit_ema[:m].numpy(),
+            click_surprise=st.surprise[:m].numpy(), mean_surprise=(st.surprise_sum[:m] / max(k, 1)).numpy())

@@ -59,6 +59,8 @@ class ChunkState:
     sim_cloud: torch.Tensor
     edge_ema: torch.Tensor
     hit_ema: torch.Tensor
+    surprise: torch.Tensor
+    surprise_sum: torch.Tensor
 
     @classmethod
     def start(cls, streams: Streams, users: np.ndarray, n_cand: int) -> ChunkState:
@@ -70,15 +72,18 @@ class ChunkState:
         zeros = torch.zeros(b)
         return cls(seen, torch.zeros(b, n_cand, dtype=torch.int64), torch.full((b, n_cand), float("-inf")),
                    torch.zeros(b, dtype=torch.bool), torch.full((b,), float(NO_CACHE_AGE)), np.zeros(b, np.int64),
-                   zeros.clone(), zeros.clone(), zeros.clone(), zeros.clone(), zeros.clone())
+                   zeros.clone(), zeros.clone(), zeros.clone(), zeros.clone(), zeros.clone(), zeros.clone(),
+                   zeros.clone())
 
     def after_step(self, m: int, targets: torch.Tensor, rank: torch.Tensor, k: int,
-                   unit: torch.Tensor | None, next_known: torch.Tensor | None = None) -> None:
+                   unit: torch.Tensor | None, next_known: torch.Tensor | None = None,
+                   surprise: torch.Tensor | None = None) -> None:
         """The click is revealed: update the feedback signals, mark it clicked, age the held answers.
 
         ``unit`` holds the device's item vectors normalized to length 1 (None: no similarity signal).
         ``next_known [m]``: whether the answer held at this step had anticipated the click before it (the
         running share of such steps, :attr:`hit_ema`, tells how predictable this user is to the cloud).
+        ``surprise [m]``: the small model's normalized surprisal of each click (:func:`normalized_surprise`).
         """
         has = self.has[:m]
         self.rr_device[:m] = reciprocal_rank_at(rank, k)
@@ -91,6 +96,9 @@ class ChunkState:
         if unit is not None:
             cos = (unit[self.ids[:m, :10]] * unit[targets].unsqueeze(1)).sum(2).amax(1)
             self.sim_cloud[:m] = torch.where(has, cos, torch.zeros(m))
+        if surprise is not None:
+            self.surprise[:m] = surprise
+            self.surprise_sum[:m] += surprise
         self.seen[torch.arange(m), targets] = True
         self.age[:m] = torch.clamp(self.age[:m] + 1, max=NO_CACHE_AGE)
 
