@@ -4,7 +4,7 @@ import torch
 
 from tandem.core.errors import ConfigError
 from tandem.routing import StreamSimulator, get_combiner, get_policy
-from tandem.routing.anticipate import Anticipation, anticipatory_answer
+from tandem.routing.anticipate import Anticipation, anticipatory_answer, pooled_top
 from tandem.routing.signals import reciprocal_rank_in_list
 from tandem.routing.staleness import age_table, fit_fusion_weights
 
@@ -131,3 +131,49 @@ def test_the_served_anticipatory_answer_matches_the_simulated_one(tiny, arch) ->
     assert torch.allclose(n_logp.reshape(-1, 5), flat_logp, atol=1e-4)
     with pytest.raises(ConfigError):
         anticipatory_answer(model, hist, 8, 0, 5)
+
+
+@pytest.mark.parametrize("arch", ["sasrec", "gru4rec"])
+def test_a_pooled_answer_is_served_as_simulated_and_a_whole_catalogue_pool_changes_nothing(tiny, arch) -> None:
+    from tandem.models.seqrec import build_seqrec
+
+    torch.manual_seed(2)
+    model = build_seqrec(arch, 60, 10, "small", dim=24).eval()
+    steps = np.arange(0, tiny.streams.n_steps, 5)
+    hist = torch.as_tensor(tiny.streams.histories(steps, 10, 10))
+    sim_side = Anticipation(model, tiny.streams, n_next=6, next_len=5, max_len=10, pool=12)
+    _, _, items, n_ids, n_logp = anticipatory_answer(model, hist, 8, 6, 5, pool=12)
+    flat_ids, flat_logp = sim_side.answer_after(np.repeat(steps, 6), items.reshape(-1).numpy())
+    assert torch.equal(n_ids.reshape(-1, 5), flat_ids)
+    assert torch.allclose(n_logp.reshape(-1, 5), flat_logp, atol=1e-4)
+    for row in range(steps.size):  # every conditional answer stays inside its request's pool of 12
+        pool_ids = torch.topk(torch.log_softmax(model(hist[row : row + 1]).masked_fill(
+            torch.zeros(1, 61, dtype=torch.bool).scatter(1, hist[row : row + 1], True), float("-inf")), 1), 12).indices
+        base_pool = set(pool_ids.view(-1).tolist())
+        assert set(n_ids[row].reshape(-1).tolist()) - {0} <= base_pool
+    short = hist[torch.as_tensor(tiny.streams.step_position[steps] < 9)]  # both exclude the whole history
+    assert short.shape[0] > 5
+    _, _, _, full_ids, full_logp = anticipatory_answer(model, short, 8, 6, 5)
+    _, _, _, wide_ids, wide_logp = anticipatory_answer(model, short, 8, 6, 5, pool=60)
+    assert torch.equal(wide_ids, full_ids) and torch.allclose(wide_logp, full_logp, atol=1e-4)
+
+
+def test_pooling_cuts_the_charged_flops_and_rejects_bad_pools(tiny) -> None:
+    whole = Anticipation(tiny.large, tiny.streams, n_next=6, next_len=5)
+    if callable(getattr(tiny.large, "appended_flops", None)):
+        assert Anticipation(tiny.large, tiny.streams, n_next=6, next_len=5, pool=10).extra_flops < whole.extra_flops
+    with pytest.raises(ConfigError, match="pool"):
+        Anticipation(tiny.large, tiny.streams, n_next=6, next_len=5, pool=4)
+    with pytest.raises(ConfigError, match="pool"):
+        anticipatory_answer(tiny.large, torch.ones(1, 10, dtype=torch.int64), 8, 6, 5, pool=3)
+    with pytest.raises(ConfigError, match="pooled_top"):
+        pooled_top(torch.zeros(2, 4), torch.ones(2, 4, dtype=torch.int64), torch.zeros(2, 3), torch.ones(2), 2)
+
+
+def test_pooled_top_by_hand() -> None:
+    after = torch.tensor([[0.0, 1.0, 2.0, 3.0]])
+    ids, logp = pooled_top(after, torch.tensor([[5, 6, 7, 0]]), torch.log(torch.tensor([[0.2, 0.1, 0.2, 0.0]])),
+                           torch.tensor([7]), 2)
+    assert ids.tolist() == [[6, 5]]  # 7 is the click and 0 is an empty slot
+    expected = torch.log_softmax(torch.tensor([0.0, 1.0]), 0).flip(0) + np.log(0.5)  # the pool held half the mass
+    assert torch.allclose(logp[0], expected)

@@ -25,3 +25,5 @@ def test_bad_bench_settings_are_named() -> None:
         RouteBenchConfig(value_members=0)
     with pytest.raises(ConfigError, match="anticipate"):
         RouteBenchConfig(anticipate=-1)
+    with pytest.raises(ConfigError, match="anticipate_pool"):
+        RouteBenchConfig(anticipate_pool=10, anticipate_len=30)

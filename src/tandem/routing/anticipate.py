@@ -14,6 +14,12 @@ The price is real and counted: the answer grows by ``n_next * (next_len * 6 + 4)
 (with a shared key/value cache on SASRec, :meth:`~tandem.models.sasrec.SASRec.appended_flops`; otherwise
 ``n_next`` full forward passes are charged).
 
+With ``pool`` set, each conditional answer is chosen from the ``pool`` items the cloud ranked highest for the
+history alone instead of the whole catalogue (:func:`pooled_top`): the appended user vectors are scored
+against ``pool`` item vectors, not all of them, which is most of the anticipatory FLOPs on a large catalogue.
+Its log-probabilities are normalized over the pool and scaled by the share of probability the base answer
+put on it, so they stay on the catalogue's scale.
+
 In the simulator the anticipated ids of every step come from a table computed once; the conditional answers
 are computed by the large model on demand, for the clicks users really made, and memoized (a policy replay
 asks for the same few (request, click) pairs again and again).
@@ -39,14 +45,18 @@ class Anticipation:
         model: the cloud's large model (history ids ``[B, L]`` -> logits ``[B, n_items + 1]``).
         streams: the streams it answers for. n_next: anticipated clicks per answer (``M``).
         next_len: candidates in each conditional answer. max_len: the history length the model reads.
+        pool: choose each conditional answer among the base answer's best ``pool`` items (None: every item).
         batch_size: rows per forward pass. progress: show a bar while the anticipated table is computed.
     """
 
     def __init__(self, model: nn.Module, streams: Streams, n_next: int, next_len: int = 30, *, max_len: int = 50,
-                 batch_size: int = 1024, progress: bool = False) -> None:
+                 pool: int | None = None, batch_size: int = 1024, progress: bool = False) -> None:
         if n_next < 1 or next_len < 1 or max_len < 2:
             raise ConfigError(f"Anticipation: need n_next >= 1, next_len >= 1 and max_len >= 2, got {n_next}, "
                               f"{next_len}, {max_len}")
+        if pool is not None and pool < next_len:
+            raise ConfigError(f"Anticipation: pool ({pool}) must hold at least next_len ({next_len}) items")
+        self.pool = None if pool is None else int(pool)
         self.model, self.streams = model.eval(), streams
         self.n_next, self.next_len, self.max_len, self.batch_size = int(n_next), int(next_len), max_len, batch_size
         self._window = getattr(model, "window", None)  # fixed-window models need every column
@@ -61,7 +71,7 @@ class Anticipation:
         """Cloud FLOPs the anticipatory part adds to one request."""
         fn = getattr(self.model, "appended_flops", None)
         if callable(fn):
-            return float(fn(self.n_next))
+            return float(fn(self.n_next, self.pool))
         per = getattr(self.model, "flops_per_example", None)
         return float(self.n_next * per()) if callable(per) else 0.0
 
@@ -105,7 +115,14 @@ class Anticipation:
             sl = slice(lo, lo + self.batch_size)
             hist = self.streams.histories(steps[sl], self.max_len - 1, self.max_len - 1 if self._window else None)
             hist = torch.as_tensor(np.concatenate([hist, clicks[sl, None]], axis=1))
-            i, v = top_candidates(self.model(hist), hist, self.next_len)
+            if self.pool is None:
+                i, v = top_candidates(self.model(hist), hist, self.next_len)
+            else:
+                base = torch.as_tensor(self.streams.histories(steps[sl], self.max_len,
+                                                              self.max_len if self._window else None))
+                pool_ids, pool_logp = top_candidates(self.model(base), base, self.pool)
+                after = self.model(hist).gather(1, pool_ids)
+                i, v = pooled_top(after, pool_ids, pool_logp, torch.as_tensor(clicks[sl]), self.next_len)
             ids[sl, : i.shape[1]], logp[sl, : v.shape[1]] = i, v
         base, end = self._used, self._used + keys.size
         if end > self._ids.shape[0]:  # grow the store geometrically: memoizing stays linear in the answers kept
@@ -142,18 +159,41 @@ class Anticipation:
         return ids, logp, hit
 
 
+def pooled_top(after: torch.Tensor, pool_ids: torch.Tensor, pool_logp: torch.Tensor, clicks: torch.Tensor, n: int
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-``n`` ``(ids, log-probs)`` of a conditional answer chosen inside a pool. Pure.
+
+    ``after [B, P]`` are the scores of the pool items ``pool_ids [B, P]`` for "history + click", ``pool_logp``
+    their log-probabilities in the base answer (``-inf`` / id 0 = empty slot), ``clicks [B]`` the appended
+    clicks (excluded). The log-probabilities are a softmax over the pool plus the log of the probability the
+    base answer put on the pool: catalogue-scale, assuming the click moves little mass into or out of it.
+    """
+    if after.shape != pool_ids.shape or pool_logp.shape != pool_ids.shape or clicks.shape != after.shape[:1]:
+        raise ConfigError(f"pooled_top: need scores, ids and log-probs [B, P] and clicks [B], got {list(after.shape)}, "
+                          f"{list(pool_ids.shape)}, {list(pool_logp.shape)}, {list(clicks.shape)}")
+    empty = (pool_ids == 0) | ~torch.isfinite(pool_logp) | (pool_ids == clicks.view(-1, 1))
+    scores = after.float().masked_fill(empty, float("-inf"))
+    logp = torch.log_softmax(scores, dim=1) + torch.logsumexp(pool_logp, dim=1, keepdim=True)
+    values, pos = logp.topk(min(n, logp.shape[1]), dim=1)
+    return torch.where(torch.isfinite(values), pool_ids.gather(1, pos), torch.zeros_like(pos)), values
+
+
 @torch.no_grad()
 def anticipatory_answer(model: nn.Module, history: torch.Tensor, n_candidates: int, n_next: int,
-                        next_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+                        next_len: int, pool: int | None = None
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """What a cloud sends for one batch of requests: its list and its answer after each anticipated click.
 
     ``history [B, L]`` (left-padded ids) -> ``(ids [B, n_candidates], logp, next_items [B, n_next],
     next_ids [B, n_next, next_len], next_logp)``. On a model with ``appended_user_vectors`` (SASRec) the
     ``n_next`` appended clicks share one pass over the history (a key/value cache); any other model runs one
-    forward pass per anticipated click. Equal to :meth:`Anticipation.answer_after` for the same history and click.
+    forward pass per anticipated click. With ``pool``, each conditional answer is chosen among the base
+    answer's best ``pool`` items (:func:`pooled_top`), and only those are scored per click. Equal to
+    :meth:`Anticipation.answer_after` (with the same ``pool``) for the same history and click.
     """
-    if n_candidates < 1 or n_next < 1 or next_len < 1:
-        raise ConfigError(f"anticipatory_answer: counts must be >= 1, got {n_candidates}, {n_next}, {next_len}")
+    if n_candidates < 1 or n_next < 1 or next_len < 1 or (pool is not None and pool < next_len):
+        raise ConfigError(f"anticipatory_answer: counts must be >= 1 and pool >= next_len, got {n_candidates}, "
+                          f"{n_next}, {next_len}, pool {pool}")
     model.eval()
     logits = model(history)
     ids, logp = top_candidates(logits, history, n_candidates)
@@ -162,6 +202,8 @@ def anticipatory_answer(model: nn.Module, history: torch.Tensor, n_candidates: i
     max_len = int(getattr(model, "max_len", history.shape[1] + 1))
     context = history[:, -(max_len - 1):] if max_len > 1 else history[:, :0]
     seen = torch.cat([context.unsqueeze(1).expand(b, m, -1), next_items.unsqueeze(2)], 2).reshape(b * m, -1)
+    if pool is not None:
+        return ids, logp, next_items, *_pooled_answers(model, logits, history, next_items, seen, pool, next_len)
     if callable(getattr(model, "appended_user_vectors", None)):
         after = model.item_scores(model.appended_user_vectors(history, next_items)).reshape(b * m, -1)
         after[:, 0] = float("-inf")
@@ -169,3 +211,18 @@ def anticipatory_answer(model: nn.Module, history: torch.Tensor, n_candidates: i
         after = model(seen)
     n_ids, n_logp = top_candidates(after, seen, next_len)
     return ids, logp, next_items, n_ids.reshape(b, m, -1), n_logp.reshape(b, m, -1)
+
+
+def _pooled_answers(model: nn.Module, logits: torch.Tensor, history: torch.Tensor, next_items: torch.Tensor,
+                    seen: torch.Tensor, pool: int, next_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The conditional answers of :func:`anticipatory_answer` chosen inside each row's pool."""
+    b, m = next_items.shape
+    pool_ids, pool_logp = top_candidates(logits, history, pool)
+    if callable(getattr(model, "appended_user_vectors", None)):  # score the pool's item vectors only
+        vectors = model.item_embedding.weight[pool_ids]
+        after = torch.einsum("bmd,bpd->bmp", model.appended_user_vectors(history, next_items), vectors)
+    else:
+        after = model(seen).reshape(b, m, -1).gather(2, pool_ids.unsqueeze(1).expand(b, m, -1))
+    n_ids, n_logp = pooled_top(after.reshape(b * m, -1), pool_ids.repeat_interleave(m, 0),
+                               pool_logp.repeat_interleave(m, 0), next_items.reshape(-1), next_len)
+    return n_ids.reshape(b, m, -1), n_logp.reshape(b, m, -1)

@@ -52,6 +52,7 @@ class RouteBenchConfig:
     n_candidates: int = 100
     anticipate: int = 300
     anticipate_len: int = 30
+    anticipate_pool: int = 0
     combiner: str = "fusion"
     fusion_weight: float = 0.5
     fusion_age_fit: str = "all"
@@ -98,6 +99,9 @@ class RouteBenchConfig:
         if self.anticipate < 0 or self.anticipate_len < 1:
             raise ConfigError(f"route bench: need anticipate >= 0 and anticipate_len >= 1, got {self.anticipate}, "
                               f"{self.anticipate_len}")
+        if self.anticipate_pool and self.anticipate_pool < self.anticipate_len:
+            raise ConfigError(f"route bench: anticipate_pool must be 0 (every item) or >= anticipate_len "
+                              f"({self.anticipate_len}), got {self.anticipate_pool}")
         if self.max_users is not None and self.max_users < 10:
             raise ConfigError(f"route bench: max_users must be >= 10, got {self.max_users}")
 
@@ -176,7 +180,7 @@ def simulator(config: RouteBenchConfig, seqs: SequenceDataset, large: Sequential
     combiner = get_combiner("fusion", weight=config.fusion_weight) if config.combiner == "fusion" \
         else get_combiner(config.combiner)
     anticipation = Anticipation(large, streams, config.anticipate, config.anticipate_len, max_len=config.max_len,
-                                progress=progress) if config.anticipate else None
+                                pool=config.anticipate_pool or None, progress=progress) if config.anticipate else None
     return StreamSimulator(streams, device, cloud, combiner=combiner, fleet=sample_fleet(max(seqs.n_users, 1),
                            seed=seed), k=config.k, cloud_gflops=config.cloud_gflops, seed=seed, progress=progress,
                            anticipation=anticipation)

@@ -66,6 +66,9 @@ def bench(
         min=0, help="Anticipated clicks per cloud answer: the cloud also sends its answer after each of its top "
                     "N items (0: the candidate list alone).")] = 300,
     anticipate_len: Annotated[int, typer.Option(min=1, help="Candidates in each anticipated answer.")] = 30,
+    anticipate_pool: Annotated[int, typer.Option(
+        min=0, help="Choose each anticipated answer among the cloud's best P items for the history alone (fewer "
+                    "cloud FLOPs on a large catalogue); 0: among every item.")] = 0,
     rates: Annotated[str, typer.Option(help="Target request rates, comma-separated.")] = "0.05,0.1,0.2,0.3,0.5",
     policies: Annotated[str, typer.Option(help="Policies to calibrate, comma-separated.")] =
         "periodic,random,confidence,inconsistency,learned",
@@ -97,7 +100,7 @@ def bench(
             config = RouteBenchConfig(
                 dataset=name, data_root=str(data_root) if data_root else None, arch=arch, combiner=combiner,
                 fusion_weight=fusion_weight, fusion_age_fit=fusion_age_fit, fusion_max_age=fusion_max_age,
-                anticipate=anticipate, anticipate_len=anticipate_len,
+                anticipate=anticipate, anticipate_len=anticipate_len, anticipate_pool=anticipate_pool,
                 rates=_floats(rates, "--rates"),
                 quality_targets=_floats(quality_target, "--quality-target") if quality_target.strip() else (),
                 quality_cap=quality_cap, value_members=value_members, max_users=max_users, epochs=epochs,

@@ -10,7 +10,7 @@ step, ``NDCG@10(fresh cloud answer) - NDCG@10(answer held)``, on the local signa
 computes both counterfactuals, since it can run its large model at every logged step); the policy is
 evaluated on other users.
 
-The model is ~1k parameters (12 inputs, two hidden layers of 32 and 16): negligible next to the small
+The model is ~1k parameters per network (17 inputs, two hidden layers of 32 and 16): negligible next to the small
 recommender on the device.
 """
 
