@@ -177,3 +177,15 @@ def test_pooled_top_by_hand() -> None:
     assert ids.tolist() == [[6, 5]]  # 7 is the click and 0 is an empty slot
     expected = torch.log_softmax(torch.tensor([0.0, 1.0]), 0).flip(0) + np.log(0.5)  # the pool held half the mass
     assert torch.allclose(logp[0], expected)
+
+
+def test_ranked_ids_from_a_wide_cloud_table_give_the_same_anticipated_clicks(tiny) -> None:
+    from tandem.routing import CloudTable, ModelCloud
+
+    wide = CloudTable.precompute(ModelCloud(tiny.large, n_candidates=9), tiny.streams)
+    computed = Anticipation(tiny.large, tiny.streams, n_next=6, next_len=5, max_len=10)  # the cloud's window
+    shared = Anticipation(tiny.large, tiny.streams, n_next=6, next_len=5, max_len=10, ranked=wide.ids)
+    steps = np.arange(tiny.streams.n_steps)
+    assert torch.equal(shared.anticipated(steps), computed.anticipated(steps))
+    with pytest.raises(ConfigError, match="ranked"):
+        Anticipation(tiny.large, tiny.streams, n_next=6, next_len=5, ranked=wide.ids[:, :3])

@@ -46,11 +46,15 @@ class Anticipation:
         streams: the streams it answers for. n_next: anticipated clicks per answer (``M``).
         next_len: candidates in each conditional answer. max_len: the history length the model reads.
         pool: choose each conditional answer among the base answer's best ``pool`` items (None: every item).
+        ranked: the model's best unseen ids per step (``[steps, >= n_next]``, e.g. a wide
+            :class:`~tandem.routing.scorers.CloudTable`'s ids) if already computed: saves one pass of the
+            large model over every step. None: computed here.
         batch_size: rows per forward pass. progress: show a bar while the anticipated table is computed.
     """
 
     def __init__(self, model: nn.Module, streams: Streams, n_next: int, next_len: int = 30, *, max_len: int = 50,
-                 pool: int | None = None, batch_size: int = 1024, progress: bool = False) -> None:
+                 pool: int | None = None, ranked: torch.Tensor | None = None, batch_size: int = 1024,
+                 progress: bool = False) -> None:
         if n_next < 1 or next_len < 1 or max_len < 2:
             raise ConfigError(f"Anticipation: need n_next >= 1, next_len >= 1 and max_len >= 2, got {n_next}, "
                               f"{next_len}, {max_len}")
@@ -60,7 +64,12 @@ class Anticipation:
         self.model, self.streams = model.eval(), streams
         self.n_next, self.next_len, self.max_len, self.batch_size = int(n_next), int(next_len), max_len, batch_size
         self._window = getattr(model, "window", None)  # fixed-window models need every column
-        self.table = self._anticipated_table(progress)
+        if ranked is not None and (ranked.dim() != 2 or ranked.shape[0] != streams.n_steps
+                                   or ranked.shape[1] < min(n_next, streams.n_items)):
+            raise ConfigError(f"Anticipation: ranked ids must be [{streams.n_steps}, >= {n_next}], got "
+                              f"{list(ranked.shape)}")
+        self.table = self._anticipated_table(progress) if ranked is None else \
+            ranked[:, :n_next].to(torch.int32).contiguous()
         self._memo: dict[int, int] = {}  # (step, click) key -> row of the answer store
         self._ids = torch.zeros(256, self.next_len, dtype=torch.int64)
         self._logp = torch.zeros(256, self.next_len)

@@ -176,11 +176,18 @@ def simulator(config: RouteBenchConfig, seqs: SequenceDataset, large: Sequential
     """A simulator over ``seqs`` with precomputed device vectors and cloud answers (both models run once)."""
     streams = Streams(seqs)
     device = FactorizedDevice.precompute(small, streams, progress=progress)
-    cloud = CloudTable.precompute(ModelCloud(large, config.n_candidates, config.max_len), streams, progress=progress)
+    # one pass of the large model: the held lists are the first n_candidates of its ranking, the anticipated
+    # clicks the first ``anticipate``
+    wide = CloudTable.precompute(ModelCloud(large, max(config.n_candidates, config.anticipate), config.max_len),
+                                 streams, progress=progress)
+    n = config.n_candidates
+    cloud = CloudTable(wide.ids[:, :n].contiguous(), wide.logp[:, :n].contiguous(), wide.flops_per_request,
+                       wide.max_len)
     combiner = get_combiner("fusion", weight=config.fusion_weight) if config.combiner == "fusion" \
         else get_combiner(config.combiner)
     anticipation = Anticipation(large, streams, config.anticipate, config.anticipate_len, max_len=config.max_len,
-                                pool=config.anticipate_pool or None, progress=progress) if config.anticipate else None
+                                pool=config.anticipate_pool or None, ranked=wide.ids,
+                                progress=progress) if config.anticipate else None
     return StreamSimulator(streams, device, cloud, combiner=combiner, fleet=sample_fleet(max(seqs.n_users, 1),
                            seed=seed), k=config.k, cloud_gflops=config.cloud_gflops, seed=seed, progress=progress,
                            anticipation=anticipation)
