@@ -92,11 +92,15 @@ class Anticipation:
         with progress_bar(progress) as bar:
             task = bar.add_task("cloud model: anticipated clicks", total=len(batches))
             for batch in batches:
-                hist = torch.as_tensor(s.histories(batch, self.max_len, self.max_len if self._window else None))
+                hist = self._base_history(batch)
                 ids, _ = top_candidates(self.model(hist), hist, self.n_next)
                 table[torch.as_tensor(batch), : ids.shape[1]] = ids.to(torch.int32)
                 bar.advance(task)
         return table
+
+    def _base_history(self, steps: np.ndarray) -> torch.Tensor:
+        """The history the request at each step sends (what the base answer and its pool are made from)."""
+        return torch.as_tensor(self.streams.histories(steps, self.max_len, self.max_len if self._window else None))
 
     def anticipated(self, steps: np.ndarray) -> torch.Tensor:
         """``int64 [B, n_next]`` the clicks the answer made at each step anticipates (0 = none)."""
@@ -127,8 +131,7 @@ class Anticipation:
             if self.pool is None:
                 i, v = top_candidates(self.model(hist), hist, self.next_len)
             else:
-                base = torch.as_tensor(self.streams.histories(steps[sl], self.max_len,
-                                                              self.max_len if self._window else None))
+                base = self._base_history(steps[sl])
                 pool_ids, pool_logp = top_candidates(self.model(base), base, self.pool)
                 after = self.model(hist).gather(1, pool_ids)
                 i, v = pooled_top(after, pool_ids, pool_logp, torch.as_tensor(clicks[sl]), self.next_len)
@@ -205,14 +208,17 @@ def anticipatory_answer(model: nn.Module, history: torch.Tensor, n_candidates: i
                           f"{n_next}, {next_len}, pool {pool}")
     model.eval()
     logits = model(history)
-    ids, logp = top_candidates(logits, history, n_candidates)
-    next_items, _ = top_candidates(logits, history, n_next)
+    # one ranking of the base answer: the list, the anticipated clicks and the pool are its prefixes
+    ranked_ids, ranked_logp = top_candidates(logits, history, max(n_candidates, n_next, pool or 0))
+    ids, logp = ranked_ids[:, :n_candidates], ranked_logp[:, :n_candidates]
+    next_items = ranked_ids[:, :n_next]
     b, m = next_items.shape
     max_len = int(getattr(model, "max_len", history.shape[1] + 1))
     context = history[:, -(max_len - 1):] if max_len > 1 else history[:, :0]
     seen = torch.cat([context.unsqueeze(1).expand(b, m, -1), next_items.unsqueeze(2)], 2).reshape(b * m, -1)
     if pool is not None:
-        return ids, logp, next_items, *_pooled_answers(model, logits, history, next_items, seen, pool, next_len)
+        return ids, logp, next_items, *_pooled_answers(model, history, next_items, seen, ranked_ids[:, :pool],
+                                                       ranked_logp[:, :pool], next_len)
     if callable(getattr(model, "appended_user_vectors", None)):
         after = model.item_scores(model.appended_user_vectors(history, next_items)).reshape(b * m, -1)
         after[:, 0] = float("-inf")
@@ -222,11 +228,12 @@ def anticipatory_answer(model: nn.Module, history: torch.Tensor, n_candidates: i
     return ids, logp, next_items, n_ids.reshape(b, m, -1), n_logp.reshape(b, m, -1)
 
 
-def _pooled_answers(model: nn.Module, logits: torch.Tensor, history: torch.Tensor, next_items: torch.Tensor,
-                    seen: torch.Tensor, pool: int, next_len: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The conditional answers of :func:`anticipatory_answer` chosen inside each row's pool."""
+def _pooled_answers(model: nn.Module, history: torch.Tensor, next_items: torch.Tensor, seen: torch.Tensor,
+                    pool_ids: torch.Tensor, pool_logp: torch.Tensor, next_len: int
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The conditional answers of :func:`anticipatory_answer` chosen inside each row's pool (``pool_ids`` and
+    their base log-probabilities ``pool_logp``, ``[B, P]``)."""
     b, m = next_items.shape
-    pool_ids, pool_logp = top_candidates(logits, history, pool)
     if callable(getattr(model, "appended_user_vectors", None)):  # score the pool's item vectors only
         vectors = model.item_embedding.weight[pool_ids]
         after = torch.einsum("bmd,bpd->bmp", model.appended_user_vectors(history, next_items), vectors)
