@@ -60,13 +60,20 @@ value_model, _ = fit_request_value(features, gains)
 # 2. Calibrate every policy to a 20% request rate on the log users, then measure it on the eval users.
 never, always = eval_sim.run(get_policy("never")), eval_sim.run(get_policy("always"))
 print(f"never  ndcg@10 {never.metrics['ndcg@10']:.4f}   always ndcg@10 {always.metrics['ndcg@10']:.4f}")
+
+
+def share_of_gap(quality: float, low: float, high: float) -> float:
+    """The share of the never (``low``) -> always (``high``) gap that ``quality`` recovers."""
+    return (quality - low) / (high - low)
+
+
 reference = signals_from_features(features)
 for policy in (get_policy("random"), get_policy("periodic"), get_policy("confidence"),
                get_policy("inconsistency"), LearnedValuePolicy(value_model)):
     scores = policy.scores(reference) if policy.knob == "threshold" else None
     tuned = calibrate(policy, 0.2, lambda p: log_sim.run(p).request_rate, reference_scores=scores).policy
     run = eval_sim.run(tuned)
-    share = (run.metrics["ndcg@10"] - never.metrics["ndcg@10"]) / (always.metrics["ndcg@10"] - never.metrics["ndcg@10"])
+    share = share_of_gap(run.metrics["ndcg@10"], never.metrics["ndcg@10"], always.metrics["ndcg@10"])
     print(f"{policy.name:>13}: rate {run.request_rate:.3f}  ndcg@10 {run.metrics['ndcg@10']:.4f}  "
           f"gap recovered {share:.0%}  bytes/step {(run.bytes_up + run.bytes_down) / run.n_steps:.0f}")
 
@@ -76,11 +83,11 @@ log_never, log_always = (log_sim.run(get_policy(name)).metrics["ndcg@10"] for na
 
 def rate_and_share(policy: LearnedValuePolicy) -> tuple[float, float]:
     run = log_sim.run(policy)
-    return run.request_rate, (run.metrics["ndcg@10"] - log_never) / (log_always - log_never)
+    return run.request_rate, share_of_gap(run.metrics["ndcg@10"], log_never, log_always)
 
 
 learned = LearnedValuePolicy(value_model)
 target = calibrate_to_quality(learned, 0.8, rate_and_share, reference_scores=learned.scores(reference), max_rate=0.2)
 run = eval_sim.run(target.policy)
-share = (run.metrics["ndcg@10"] - never.metrics["ndcg@10"]) / (always.metrics["ndcg@10"] - never.metrics["ndcg@10"])
+share = share_of_gap(run.metrics["ndcg@10"], never.metrics["ndcg@10"], always.metrics["ndcg@10"])
 print(f"learned, 80% target: rate {run.request_rate:.3f} (log users {target.rate:.3f})  gap recovered {share:.0%}")
