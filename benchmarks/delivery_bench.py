@@ -15,14 +15,14 @@ excluded: the S3-Rec protocol), parameters, FLOPs per request, bytes delivered p
 crossed the in-process transport) and ONNX Runtime p50/p95 latency of scoring 100 candidates on one thread,
 and writes the result JSON (``tandem-results/delivery-<dataset>.json``). On Beauty the large SASRec is compared
 with the published full-ranking SASRec (DuoRec, WSDM 2022 / ICLRec, WWW 2022; see ``PUBLISHED_BEAUTY`` in
-``tandem.delivery.bench_stages``).
+``tandem.recipes.delivery.stages``).
 """
 
 from __future__ import annotations
 
 import typer
 
-from tandem.delivery.cli import bench
+from tandem.recipes.delivery.cli import bench
 
 if __name__ == "__main__":
     typer.run(bench)

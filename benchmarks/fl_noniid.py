@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from tandem.federated.cli import FLConfig, build_simulation
+from tandem.recipes.fl.cli import FLConfig, build_simulation
 from tandem.report.results import RunResult, StageRecord, write_result
 
 STRATEGIES = (

@@ -51,7 +51,7 @@ def child_engine(config: str) -> None:
     """One config on the tandem engine; prints a JSON line with everything the parent reports."""
     import torch
 
-    from tandem.sim.peer import load_peer_workload, peer_simulation
+    from tandem.recipes.peer.workload import load_peer_workload, peer_simulation
 
     torch.set_num_threads(1)
     workload = load_peer_workload(peers_dir(), config)
@@ -75,7 +75,7 @@ def child_plain() -> None:
     """Both configs as the plain PyTorch loop (the independent reference)."""
     import torch
 
-    from tandem.sim.peer import load_peer_workload, plain_reference_loop
+    from tandem.recipes.peer.workload import load_peer_workload, plain_reference_loop
 
     torch.set_num_threads(1)
     out = {}

@@ -10,7 +10,7 @@ Prints the stage table (quality, bytes, latency, cloud cost), the headline ratio
 issue 8, and writes ``text-cascade.json`` (for ``tandem report``) and ``text-cascade.png``.
 Protocol: GLUE SST-2 dev (872 sentences) is the evaluation set; the training rows are dealt into the cloud's
 labelled set (8,000), logged rows for the learned router (3,000), users' private rows (16,000, 500 simulated
-users) and an unlabeled pool (the rest) - see :mod:`tandem.text.bench_setup`. PGR/APGR follow RouteLLM
+users) and an unlabeled pool (the rest) - see :mod:`tandem.recipes.text.data`. PGR/APGR follow RouteLLM
 (Ong et al., "RouteLLM: Learning to Route LLMs with Preference Data", arXiv:2406.18665, 2024).
 """
 
@@ -25,9 +25,9 @@ from rich.console import Console
 from tandem.core.errors import TandemError
 from tandem.report.results import write_result
 from tandem.report.table import stage_table
-from tandem.text.bench import run_text_bench
-from tandem.text.bench_setup import TextBenchConfig
-from tandem.text.report import acceptance, curve_table, headline_table, plot_curves
+from tandem.recipes.text.bench import run_text_bench
+from tandem.recipes.text.data import TextBenchConfig
+from tandem.recipes.text.report import acceptance, curve_table, headline_table, plot_curves
 
 
 def main(argv: list[str] | None = None) -> int:

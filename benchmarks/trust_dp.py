@@ -25,7 +25,7 @@ import torch
 
 from tandem.federated.privacy import CentralDP, LocalDP, PrivacyBudgetExceeded, local_epsilon, noise_for_epsilon
 from tandem.federated.strategy import LocalObjective, get_strategy
-from tandem.federated.trust_bench import digits_scenario, run_scenario, tabular_scenario
+from tandem.recipes.trust.scenarios import digits_scenario, run_scenario, tabular_scenario
 from tandem.report.results import RunResult, StageRecord, write_result
 
 DELTA = 1e-5

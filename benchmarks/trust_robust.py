@@ -24,7 +24,7 @@ import torch
 from tandem.federated.attacks import ModelPoisoning, malicious_clients
 from tandem.federated.robust import RobustAggregation
 from tandem.federated.strategy import LocalObjective, get_strategy
-from tandem.federated.trust_bench import digits_scenario, run_scenario, tabular_scenario
+from tandem.recipes.trust.scenarios import digits_scenario, run_scenario, tabular_scenario
 from tandem.report.results import RunResult, StageRecord, write_result
 
 RULES = {  # column -> RobustAggregation arguments

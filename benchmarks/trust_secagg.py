@@ -29,7 +29,7 @@ from tandem.core.envelope import encode_state
 from tandem.federated.secagg import Ring
 from tandem.federated.secagg_round import SecureAggregation, secure_sum
 from tandem.federated.strategy import LocalObjective, get_strategy
-from tandem.federated.trust_bench import digits_scenario, run_scenario
+from tandem.recipes.trust.scenarios import digits_scenario, run_scenario
 from tandem.report.results import RunResult, StageRecord, write_result
 
 DIM = 4810

@@ -21,9 +21,9 @@ import httpx
 import torch
 import uvicorn
 
-from tandem.device.fleet import run_fleet
+from tandem.recipes.device.fleet import run_fleet
 from tandem.server.app import create_app
-from tandem.server.demo import DemoTask
+from tandem.recipes.serve.demo import DemoTask
 
 ADMIN = "quickstart-admin"
 

@@ -14,7 +14,7 @@ from tandem.federated.attacks import ModelPoisoning, malicious_clients
 from tandem.federated.compression import CompressedUplink
 from tandem.federated.robust import RobustAggregation
 from tandem.federated.strategy import LocalObjective, get_strategy
-from tandem.federated.trust_bench import digits_scenario, run_scenario
+from tandem.recipes.trust.scenarios import digits_scenario, run_scenario
 
 
 def main() -> None:

@@ -65,10 +65,10 @@ def demo(
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Run one cloud -> device -> cloud loop on the embedded synthetic default; print its table, write JSON + HTML."""
-    from tandem.report.demo_report import write_demo_report
+    from tandem.recipes.demo.report import write_demo_report
+    from tandem.recipes.demo.run import DemoConfig, run_demo
     from tandem.report.results import write_result
     from tandem.report.table import stage_table
-    from tandem.sim.demo import DemoConfig, run_demo
 
     try:
         config = DemoConfig(n_users=users, devices_per_round=devices_per_round, rounds=rounds, seed=seed)
@@ -117,13 +117,13 @@ def datasets(
 #: Direction sub-apps: (module, typer app attribute, command name, help). Each is attached once its
 #: package exists, so a direction can land without touching this file's logic.
 SUBCOMMANDS = (
-    ("tandem.federated.cli", "fl_app", "fl", "Federated learning (device -> cloud)."),
-    ("tandem.delivery.cli", "delivery_app", "delivery", "Cloud -> device delivery and its benchmarks."),
-    ("tandem.routing.cli", "route_app", "route", "Cloud-for-device routing: request policies and split computing."),
-    ("tandem.server.cli", "serve_app", "serve", "Run the cloud server."),
-    ("tandem.device.cli", "device_app", "device", "Run device agents against a server."),
-    ("tandem.report.cli", "report_app", "report", "Turn result JSON files into a self-contained HTML report."),
-    ("tandem.text.cli", "text_app", "text", "Large-small collaboration on text: SST-2 distillation and cascade."),
+    ("tandem.recipes.fl.cli", "fl_app", "fl", "Federated learning (device -> cloud)."),
+    ("tandem.recipes.delivery.cli", "delivery_app", "delivery", "Cloud -> device delivery and its benchmarks."),
+    ("tandem.recipes.routing.cli", "route_app", "route", "Cloud-for-device routing: policies, split computing."),
+    ("tandem.recipes.serve.cli", "serve_app", "serve", "Run the cloud server."),
+    ("tandem.recipes.device.cli", "device_app", "device", "Run device agents against a server."),
+    ("tandem.recipes.report.cli", "report_app", "report", "Turn result JSON files into one HTML report."),
+    ("tandem.recipes.text.cli", "text_app", "text", "Large-small collaboration on text: SST-2 cascade."),
 )
 
 

@@ -139,7 +139,7 @@ def test_wrapper_config_errors_and_delegation():
 def test_end_to_end_median_resists_sign_flipping_in_the_simulator():
     from tandem.federated.attacks import ModelPoisoning, malicious_clients
     from tandem.federated.strategy import LocalObjective
-    from tandem.federated.trust_bench import digits_scenario, run_scenario
+    from tandem.recipes.trust.scenarios import digits_scenario, run_scenario
 
     sc = digits_scenario(n_clients=10, alpha=10.0)
     bad = malicious_clients(10, 0.2)

@@ -136,7 +136,7 @@ def test_counter_total_skips_routes(app) -> None:
 
 
 def test_serve_prints_where_the_dashboard_is() -> None:
-    from tandem.server.cli import dashboard_hint
+    from tandem.recipes.serve.cli import dashboard_hint
 
     generated = dashboard_hint("0.0.0.0", 8000, "tok-123", shown=True)
     assert generated.startswith("live dashboard: http://127.0.0.1:8000/dashboard#token=tok-123")

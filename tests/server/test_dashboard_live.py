@@ -22,7 +22,7 @@ import pytest
 from tests.report.browser import needs_chromium, run_chromium, screenshot
 from tests.server.procs import ADMIN, ServerProcess
 
-from tandem.device.fleet import FleetReport, run_fleet
+from tandem.recipes.device.fleet import FleetReport, run_fleet
 from tandem.fleet import sample_fleet
 
 pytestmark = [pytest.mark.integration, needs_chromium]

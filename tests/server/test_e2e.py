@@ -13,12 +13,12 @@ import torch
 from tests.server.procs import ADMIN, ServerProcess
 
 from tandem.core.envelope import decode_state
-from tandem.device.fleet import FleetReport, run_fleet
+from tandem.recipes.device.fleet import FleetReport, run_fleet
 from tandem.device.modelspec import build_model
 from tandem.device.trainer import DeviceData, DeviceTrainer
 from tandem.federated.strategy import LocalObjective, get_strategy
 from tandem.fleet import sample_fleet
-from tandem.server.demo import DemoTask
+from tandem.recipes.serve.demo import DemoTask
 from tandem.transport import InProcessTransport
 from tandem.transport.rounds import RoundDriver
 

@@ -19,10 +19,6 @@ from tandem.data.sst2 import TextDataset
 from tandem.text.features import tokenize
 
 N_WORDS = 400
-#: TextBenchConfig overrides that fit the synthetic set of :func:`synthetic_text_data` (4,000 training rows).
-SYNTHETIC_CONFIG = {"n_labeled": 500, "n_log": 500, "n_user_rows": 1500, "n_buckets": 2**12, "n_users": 30,
-                    "fed_clients": 10, "budgets": (100, 250), "random_repeats": 5,
-                    "latency_repeats": 1}
 FILLER = ("the", "a", "movie", "film", "plot", "story", "actors", "it", "is", "was", "and", "with", "its", "this")
 
 
@@ -82,18 +78,3 @@ class LexiconEncoder:
                 out[i, 1 + zlib.crc32(token.encode()) % (self.dim - 1)] += 0.1
         return out
 
-
-def synthetic_text_data(config: object, *, n_train: int = 4000, n_dev: int = 500, seed: int = 0) -> object:
-    """A :class:`~tandem.text.bench_setup.TextData` of synthetic reviews for ``config`` (a TextBenchConfig)."""
-    from tandem.text.bench_setup import TextBenchConfig, TextData, assign_roles
-    from tandem.text.features import HashedNgrams
-
-    if not isinstance(config, TextBenchConfig):
-        raise ConfigError(f"synthetic_text_data: expected a TextBenchConfig, got {type(config).__name__}")
-    train = synthetic_reviews(n_train, seed=seed, split="train")
-    dev = synthetic_reviews(n_dev, seed=seed + 1, split="dev")
-    features, encoder = HashedNgrams(n_buckets=config.n_buckets, max_n=config.max_n), LexiconEncoder()
-    roles = assign_roles(n_train, n_labeled=config.n_labeled, n_log=config.n_log, n_user_rows=config.n_user_rows,
-                         n_pool=config.n_pool, seed=config.seed)
-    return TextData(train, dev, features.transform(train.sentences), features.transform(dev.sentences),
-                    encoder.encode(train.sentences), encoder.encode(dev.sentences), roles)

@@ -1,0 +1,28 @@
+"""The command-line entry points parse their options and fail clearly (the lead attaches them to ``tandem``)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("fastapi")
+
+from typer.testing import CliRunner
+
+from tandem.recipes.device.cli import device_app
+from tandem.recipes.serve.cli import serve_app
+
+
+def test_device_command_needs_an_enrollment_key() -> None:
+    result = CliRunner().invoke(device_app, ["--server", "http://127.0.0.1:9", "--devices", "2"], env={})
+    assert result.exit_code == 2 and "enroll-key" in result.output
+
+
+def test_device_command_reports_unreachable_server() -> None:
+    args = ["--server", "http://127.0.0.1:9", "--enroll-key", "k", "--duration", "1", "--retries", "0"]
+    result = CliRunner().invoke(device_app, args, env={})
+    assert result.exit_code == 1 and '"devices": 0' in result.output and "ConnectError" in result.output
+
+
+def test_serve_command_lists_its_options() -> None:
+    result = CliRunner().invoke(serve_app, ["--help"])
+    assert result.exit_code == 0 and "--db" in result.output and "--port" in result.output
