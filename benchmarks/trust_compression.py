@@ -36,9 +36,9 @@ import torch
 from tandem.federated.compression import CompressedUplink
 from tandem.federated.hooks import HookedRuntime
 from tandem.federated.strategy import LocalObjective, get_strategy
+from tandem.recipes.peer.workload import LOCAL, REFERENCE_FINAL_ACCURACY, load_peer_workload
 from tandem.report.results import RunResult, StageRecord, write_result
 from tandem.sim import ClassificationEval, FederatedSimulation, PartitionedData, ScheduleSelector, make_runtime
-from tandem.recipes.peer.workload import LOCAL, REFERENCE_FINAL_ACCURACY, load_peer_workload
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = (0, 1, 2)

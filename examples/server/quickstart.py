@@ -22,8 +22,8 @@ import torch
 import uvicorn
 
 from tandem.recipes.device.fleet import run_fleet
-from tandem.server.app import create_app
 from tandem.recipes.serve.demo import DemoTask
+from tandem.server.app import create_app
 
 ADMIN = "quickstart-admin"
 
