@@ -25,7 +25,7 @@ from tandem.data.sequences import SequenceDataset
 from tandem.delivery.distill import distillation_loss
 from tandem.models.seqrec import SequentialRecommender
 from tandem.models.seqrec_data import SeqRecSplit
-from tandem.models.seqrec_training import FitResult, PositionLoss, fit_seqrec, position_logits
+from tandem.models.seqrec_training import FitResult, fit_seqrec, position_logits
 
 
 def top_k_distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, targets: torch.Tensor,
@@ -98,8 +98,31 @@ def _window_key(row: torch.Tensor, labelled: torch.Tensor) -> bytes:
     return row[start:].numpy().tobytes() + labelled[start:].numpy().tobytes()
 
 
+class SeqRecDistillationLoss:
+    """A :data:`PositionLoss` that distils ``teacher`` (frozen, eval mode) into the model being trained.
+
+    ``heads`` is the :class:`TeacherHeads` memory when the loss distils the teacher's top-k, else None.
+    """
+
+    def __init__(self, teacher: SequentialRecommender, temperature: float, alpha: float,
+                 heads: TeacherHeads | None) -> None:
+        self.teacher, self.temperature, self.alpha, self.heads = teacher, temperature, alpha, heads
+
+    def __call__(self, model: SequentialRecommender, inputs: torch.Tensor, targets: torch.Tensor,
+                 where: torch.Tensor) -> torch.Tensor:
+        if self.heads is not None:
+            values, items = self.heads(inputs, where)
+            return top_k_head_loss(position_logits(model, inputs, where), values, items, targets, self.temperature,
+                                   self.alpha)
+        with torch.no_grad():
+            teacher_logits = position_logits(self.teacher, inputs, where)
+        student_logits = position_logits(model, inputs, where)
+        return distillation_loss(student_logits, teacher_logits, targets, temperature=self.temperature,
+                                 alpha=self.alpha)
+
+
 def seqrec_distillation_loss(teacher: SequentialRecommender, temperature: float = 2.0, alpha: float = 0.5,
-                             top_k: int | None = None) -> PositionLoss:
+                             top_k: int | None = None) -> SeqRecDistillationLoss:
     """A :data:`PositionLoss` that distils ``teacher`` (frozen, eval mode) into the model being trained.
 
     ``top_k=None`` is Hinton's full-distribution KD; an int uses :func:`top_k_distillation_loss`, with the
@@ -111,20 +134,7 @@ def seqrec_distillation_loss(teacher: SequentialRecommender, temperature: float 
                           f"None; got {temperature}, {alpha}, {top_k}")
     teacher.eval()
     heads = None if top_k is None else TeacherHeads(teacher, top_k)
-
-    def loss(model: SequentialRecommender, inputs: torch.Tensor, targets: torch.Tensor,
-             where: torch.Tensor) -> torch.Tensor:
-        if heads is not None:
-            values, items = heads(inputs, where)
-            return top_k_head_loss(position_logits(model, inputs, where), values, items, targets, temperature,
-                                   alpha)
-        with torch.no_grad():
-            teacher_logits = position_logits(teacher, inputs, where)
-        student_logits = position_logits(model, inputs, where)
-        return distillation_loss(student_logits, teacher_logits, targets, temperature=temperature, alpha=alpha)
-
-    loss.heads = heads  # type: ignore[attr-defined]
-    return loss
+    return SeqRecDistillationLoss(teacher, temperature, alpha, heads)
 
 
 def transfer_item_embeddings(teacher: SequentialRecommender, student: SequentialRecommender) -> float:

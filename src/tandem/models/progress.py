@@ -8,27 +8,37 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+
+class ProgressBar(Protocol):
+    """The subset of ``rich.progress.Progress`` tandem uses."""
+
+    def add_task(self, description: str, *, total: float | None = ..., **fields: Any) -> TaskID: ...
+
+    def update(self, task_id: TaskID, **fields: Any) -> None: ...
+
+    def advance(self, task_id: TaskID, advance: float = 1) -> None: ...
 
 
 class _Silent:
-    """The subset of ``rich.progress.Progress`` tandem uses, doing nothing."""
+    """A ``ProgressBar`` that does nothing."""
 
-    def add_task(self, description: str, total: float | None = None, **_: Any) -> int:
-        return 0
+    def add_task(self, description: str, *, total: float | None = None, **fields: Any) -> TaskID:
+        return TaskID(0)
 
-    def update(self, task_id: int, **_: Any) -> None:
+    def update(self, task_id: TaskID, **fields: Any) -> None:
         return None
 
-    def advance(self, task_id: int, advance: float = 1) -> None:
+    def advance(self, task_id: TaskID, advance: float = 1) -> None:
         return None
 
 
 @contextlib.contextmanager
-def progress_bar(enabled: bool = True) -> Iterator[Progress | _Silent]:
+def progress_bar(enabled: bool = True) -> Iterator[ProgressBar]:
     """A live rich progress bar (on stderr) if ``enabled``, else a silent stand-in."""
     if not enabled:
         yield _Silent()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -203,7 +204,7 @@ class StreamSimulator:
         return RankQuery(targets, d.target_logp[idx], d.top_logp[idx], d.n_unseen[idx], held, small)
 
     def _run_chunk(self, users: np.ndarray, policy: RequestPolicy, budget: Budget | None, link: Link,
-                   acc: Totals, advance: object) -> None:
+                   acc: Totals, advance: Callable[[int], object]) -> None:
         s, n_cand = self.streams, self.cloud.n_candidates
         n_steps, first, devices = s.steps_per_user[users], s.step_offsets[users], users % len(self.fleet)
         st = ChunkState.start(s, users, n_cand)
@@ -253,7 +254,7 @@ class StreamSimulator:
             idx = torch.as_tensor(steps)
             st.after_step(m, targets, rank, self.k, self.unit_vectors, torch.as_tensor(signals.next_known),
                           normalized_surprise(self.digest.target_logp[idx], self.digest.n_unseen[idx]))
-            advance(m)  # type: ignore[operator]
+            advance(m)
 
     def _held_of(self, st: ChunkState, users: np.ndarray, steps: np.ndarray, pos: np.ndarray,
                  seen: torch.Tensor) -> HeldAnswer:

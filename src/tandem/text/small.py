@@ -13,6 +13,7 @@ probabilities, which needs no labels (:func:`tandem.delivery.distill.distillatio
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -61,9 +62,9 @@ def _check(ids: np.ndarray, rows: int, what: str) -> torch.Tensor:
     return x.long()
 
 
-def _fit(model: nn.Module, x: torch.Tensor, loss_of: object, *, epochs: int, batch_size: int, lr: float,
-         weight_decay: float, seed: int, progress: bool, label: str, valid: Valid | None = None,
-         patience: int = 3) -> nn.Module:
+def _fit(model: nn.Module, x: torch.Tensor, loss_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *,
+         epochs: int, batch_size: int, lr: float, weight_decay: float, seed: int, progress: bool, label: str,
+         valid: Valid | None = None, patience: int = 3) -> nn.Module:
     if epochs < 1 or batch_size < 1 or lr <= 0 or patience < 1:
         raise ConfigError(f"{label}: need epochs >= 1, batch_size >= 1, lr > 0 and patience >= 1")
     gen = torch.Generator().manual_seed(seed)
@@ -79,7 +80,7 @@ def _fit(model: nn.Module, x: torch.Tensor, loss_of: object, *, epochs: int, bat
                 batch = x[idx]
                 batch = batch[:, : int((batch != 0).sum(1).max())]  # drop all-padding columns
                 opt.zero_grad(set_to_none=True)
-                loss = loss_of(model(batch), idx)  # type: ignore[operator]
+                loss = loss_of(model(batch), idx)
                 loss.backward()
                 opt.step()
             bar.advance(task)
