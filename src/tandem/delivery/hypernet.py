@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import cast
 
 import torch
 from torch import nn
@@ -80,7 +81,7 @@ class ParameterGenerator(Personalizer):
         params = dict(self.device_model.named_parameters())
         out = {}
         for name in self.targets:
-            base, head = params[name], self.heads[_key(name)]
+            base, head = params[name], cast(nn.ModuleList, self.heads[_key(name)])
             if base.dim() == 2:
                 a = head[0](z).view(-1, base.shape[0], self.rank)
                 b = head[1](z).view(-1, self.rank, base.shape[1])

@@ -67,6 +67,7 @@ def export_onnx(model: SequentialRecommender, path: str | Path, mode: str = "can
         program = torch.onnx.export(module, args, input_names=list(feeds), dynamic_shapes=shapes,
                                     output_names=["scores" if mode == "candidates" else "logits"],
                                     opset_version=opset, dynamo=True, external_data=False, verbose=False)
+    assert program is not None  # the dynamo exporter always returns its program
     program.save(str(path))
     return path
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -102,7 +102,10 @@ class Personalizer(nn.Module):
         return self
 
 
-def freeze(model: nn.Module) -> nn.Module:
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
+def freeze(model: ModuleT) -> ModuleT:
     """Turn off gradients of every parameter of ``model`` (the frozen device supernet) and return it."""
     for p in model.parameters():
         p.requires_grad_(False)

@@ -54,7 +54,9 @@ class WindowRecommender(nn.Module):
     def flops_per_example(self) -> int:
         """Multiply-adds x2 of one forward pass: pooling, the MLP, and scoring every item."""
         dim = self.item_embedding.embedding_dim
-        hidden = self.mlp[0].out_features
+        first = self.mlp[0]
+        assert isinstance(first, nn.Linear)
+        hidden = first.out_features
         return 2 * (self.window * dim + 2 * dim * hidden + dim * (self.n_items + 1))
 
 

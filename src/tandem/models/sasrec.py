@@ -13,6 +13,7 @@ different weights per user (mask and hypernetwork personalization).
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from torch import nn
@@ -43,11 +44,12 @@ class SelfAttention(nn.Module):
         weights = F.dropout(scores.masked_fill(~mask, float("-inf")).softmax(-1), self.dropout, self.training)
         return weights @ v
 
-    def heads(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Query, key and value of ``x`` ``[batch, length, dim]``, split to ``[batch, heads, length, dim/heads]``."""
         batch, length, dim = x.shape
-        return tuple(proj(x).view(batch, length, self.n_heads, dim // self.n_heads).transpose(1, 2)
-                     for proj in (self.query, self.key, self.value))
+        q, k, v = (proj(x).view(batch, length, self.n_heads, dim // self.n_heads).transpose(1, 2)
+                   for proj in (self.query, self.key, self.value))
+        return q, k, v
 
     def merge(self, mixed: torch.Tensor) -> torch.Tensor:
         """Join the heads of mixed values ``[batch, heads, length, dim/heads]`` and apply the output projection."""
@@ -107,6 +109,10 @@ class SASRec(SequentialRecommender):
         self.drop = nn.Dropout(dropout)
         self._init_weights()
 
+    def _block_list(self) -> list[Block]:
+        """The Transformer blocks, typed (``nn.ModuleList`` iterates as plain ``nn.Module``)."""
+        return [cast(Block, block) for block in self.blocks]
+
     def _init_weights(self) -> None:
         for module in self.modules():
             if isinstance(module, nn.Linear | nn.Embedding):
@@ -163,7 +169,7 @@ class SASRec(SequentialRecommender):
         x_h, keep_h = self._embed(context, self.max_len - 1 - context.shape[1])
         x_n, keep_n = self._embed(clicks, self.max_len - 1, same_position=True)
         mask_h, visible = causal_padding_mask(context), (context > 0)[:, None, None, :]
-        for block in self.blocks:
+        for block in self._block_list():
             q_h, k_h, v_h = block.attn.heads(block.attn_norm(x_h))  # the cache: this layer's history keys/values
             mixed = self._attend_appended(block.attn, block.attn_norm(x_n), k_h, v_h, visible)
             x_n = block.feed_forward(x_n + block.drop(mixed)) * keep_n
