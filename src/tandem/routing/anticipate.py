@@ -27,6 +27,8 @@ asks for the same few (request, click) pairs again and again).
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 import numpy as np
 import torch
 from torch import nn
@@ -36,6 +38,17 @@ from tandem.models.progress import progress_bar
 from tandem.routing.scorers import _width_batches, top_candidates
 from tandem.routing.signals import reciprocal_rank_in_list
 from tandem.routing.streams import Streams
+
+
+@runtime_checkable
+class AppendedScorer(Protocol):
+    """A model that shares one pass over a history between many appended clicks (SASRec's key/value cache)."""
+
+    item_embedding: nn.Embedding
+
+    def item_scores(self, hidden: torch.Tensor) -> torch.Tensor: ...
+
+    def appended_user_vectors(self, history: torch.Tensor, clicks: torch.Tensor) -> torch.Tensor: ...
 
 
 class Anticipation:
@@ -126,13 +139,13 @@ class Anticipation:
         logp = torch.full((steps.size, self.next_len), float("-inf"))
         for lo in range(0, steps.size, self.batch_size):
             sl = slice(lo, lo + self.batch_size)
-            hist = self.streams.histories(steps[sl], self.max_len - 1, self.max_len - 1 if self._window else None)
-            hist = torch.as_tensor(np.concatenate([hist, clicks[sl, None]], axis=1))
+            prefix = self.streams.histories(steps[sl], self.max_len - 1, self.max_len - 1 if self._window else None)
+            hist = torch.as_tensor(np.concatenate([prefix, clicks[sl, None]], axis=1))
             if self.pool is None:
                 i, v = top_candidates(self.model(hist), hist, self.next_len)
             else:
-                base = self._base_history(steps[sl])
-                pool_ids, pool_logp = top_candidates(self.model(base), base, self.pool)
+                base_hist = self._base_history(steps[sl])
+                pool_ids, pool_logp = top_candidates(self.model(base_hist), base_hist, self.pool)
                 after = self.model(hist).gather(1, pool_ids)
                 i, v = pooled_top(after, pool_ids, pool_logp, torch.as_tensor(clicks[sl]), self.next_len)
             ids[sl, : i.shape[1]], logp[sl, : v.shape[1]] = i, v
@@ -219,7 +232,7 @@ def anticipatory_answer(model: nn.Module, history: torch.Tensor, n_candidates: i
     if pool is not None:
         return ids, logp, next_items, *_pooled_answers(model, history, next_items, seen, ranked_ids[:, :pool],
                                                        ranked_logp[:, :pool], next_len)
-    if callable(getattr(model, "appended_user_vectors", None)):
+    if isinstance(model, AppendedScorer):
         after = model.item_scores(model.appended_user_vectors(history, next_items)).reshape(b * m, -1)
         after[:, 0] = float("-inf")
     else:
@@ -234,7 +247,7 @@ def _pooled_answers(model: nn.Module, history: torch.Tensor, next_items: torch.T
     """The conditional answers of :func:`anticipatory_answer` chosen inside each row's pool (``pool_ids`` and
     their base log-probabilities ``pool_logp``, ``[B, P]``)."""
     b, m = next_items.shape
-    if callable(getattr(model, "appended_user_vectors", None)):  # score the pool's item vectors only
+    if isinstance(model, AppendedScorer):  # score the pool's item vectors only
         vectors = model.item_embedding.weight[pool_ids]
         after = torch.einsum("bmd,bpd->bmp", model.appended_user_vectors(history, next_items), vectors)
     else:

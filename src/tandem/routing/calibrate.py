@@ -12,11 +12,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import numpy as np
 
 from tandem.core.errors import ConfigError
-from tandem.routing.policy import RequestPolicy
+from tandem.routing.policy import RequestPolicy, ThresholdPolicy
+
+P = TypeVar("P", bound=RequestPolicy)
+T = TypeVar("T", bound=ThresholdPolicy)
 
 
 def quantile_threshold(scores: np.ndarray, rate: float) -> float:
@@ -36,24 +40,24 @@ def quantile_threshold(scores: np.ndarray, rate: float) -> float:
 
 
 @dataclass
-class Calibration:
+class Calibration(Generic[P]):
     """A calibrated policy, the rate it reached on the calibration users and the knob values tried."""
 
-    policy: RequestPolicy
+    policy: P
     rate: float
     target: float
     tried: list[tuple[float, float]] = field(default_factory=list)
 
 
 def calibrate(
-    policy: RequestPolicy,
+    policy: P,
     target: float,
-    measure: Callable[[RequestPolicy], float],
+    measure: Callable[[P], float],
     *,
     reference_scores: np.ndarray | None = None,
     tol: float = 0.005,
     max_iter: int = 14,
-) -> Calibration:
+) -> Calibration[P]:
     """Set ``policy``'s knob so that ``measure`` reports a request rate close to ``target``.
 
     ``rate`` knobs are set directly; ``period`` knobs try the integers around ``1 / target``; ``threshold``
@@ -64,7 +68,7 @@ def calibrate(
         raise ConfigError(f"calibrate: target rate must be in (0, 1], got {target}")
     if policy.knob is None:
         raise ConfigError(f"calibrate: policy {policy.name!r} has no knob; its rate is what it is")
-    tried: list[tuple[float, float, RequestPolicy]] = []
+    tried: list[tuple[float, float, P]] = []
 
     def trial(value: float) -> float:
         candidate = policy.with_knob(value)
@@ -95,15 +99,15 @@ def calibrate(
 
 
 def calibrate_to_quality(
-    policy: RequestPolicy,
+    policy: T,
     target_share: float,
-    measure: Callable[[RequestPolicy], tuple[float, float]],
+    measure: Callable[[T], tuple[float, float]],
     *,
     reference_scores: np.ndarray,
     max_rate: float = 1.0,
     max_iter: int = 8,
     rate_tol: float = 0.005,
-) -> Calibration:
+) -> Calibration[T]:
     """The fewest requests that reach a quality target: set a threshold ``policy``'s knob so that ``measure``
     (``policy -> (request rate, share of the never->always gap recovered)``) reports a share of at least
     ``target_share`` at the lowest rate found, spending at most ``max_rate`` (+ ``rate_tol``).
@@ -119,11 +123,11 @@ def calibrate_to_quality(
         raise ConfigError(f"calibrate_to_quality: target_share must be in (0, 1], got {target_share}")
     if not 0.0 < max_rate <= 1.0:
         raise ConfigError(f"calibrate_to_quality: max_rate must be in (0, 1], got {max_rate}")
-    if policy.knob != "threshold":
+    if policy.knob != "threshold" or not isinstance(policy, ThresholdPolicy):
         raise ConfigError(f"calibrate_to_quality: policy {policy.name!r} has no threshold knob")
     if np.asarray(reference_scores).size == 0:
         raise ConfigError("calibrate_to_quality: need reference_scores (a logged score sample)")
-    tried: list[tuple[float, float, float, RequestPolicy]] = []
+    tried: list[tuple[float, float, float, T]] = []
     lo, hi, level = 0.0, 1.0, max_rate
     for _ in range(max_iter):
         candidate = policy.with_knob(quantile_threshold(reference_scores, level))

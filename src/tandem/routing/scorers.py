@@ -20,6 +20,7 @@ from torch import nn
 
 from tandem.core.errors import ConfigError
 from tandem.models.progress import progress_bar
+from tandem.models.seqrec import SequentialRecommender
 from tandem.routing.streams import Streams
 
 
@@ -68,7 +69,10 @@ class ModelDevice:
     def __init__(self, model: nn.Module, max_len: int | None = None) -> None:
         self.model = model.eval()
         self.max_len = _max_len(model, max_len)
-        self.n_items = int(model.n_items)
+        n_items = getattr(model, "n_items", None)
+        if n_items is None:
+            raise ConfigError(f"{type(model).__name__}: has no n_items (the catalogue size the logits cover)")
+        self.n_items = int(n_items)
         self.flops_per_step = _flops(model)
         self._window = getattr(model, "window", None)  # fixed-window models need every column
 
@@ -104,7 +108,7 @@ class FactorizedDevice:
 
     @classmethod
     @torch.no_grad()
-    def precompute(cls, model: nn.Module, streams: Streams, *, batch_size: int = 2048,
+    def precompute(cls, model: SequentialRecommender, streams: Streams, *, batch_size: int = 2048,
                    progress: bool = False) -> FactorizedDevice:
         """Run ``model.user_vector`` once per step of ``streams`` (a SequentialRecommender)."""
         if not hasattr(model, "user_vector") or not hasattr(model, "item_embedding"):

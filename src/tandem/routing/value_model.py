@@ -35,6 +35,9 @@ class RequestValueModel(nn.Module):
     only the top few percent of scores, so one network's ranking depends on its seed; the average is steadier.
     """
 
+    mean: torch.Tensor  # buffers, registered in __init__
+    std: torch.Tensor
+
     def __init__(self, n_features: int = len(FEATURES), hidden: int = 32, members: int = 1) -> None:
         super().__init__()
         if n_features < 1 or hidden < 2 or members < 1:
@@ -150,7 +153,7 @@ def fit_request_value(
     for i, net in enumerate(model.nets):
         if i:
             torch.manual_seed(seed + i)
-            for layer in net:
+            for layer in net.children():
                 if isinstance(layer, nn.Linear):
                     layer.reset_parameters()
         member_rng = rng if i == 0 else np.random.default_rng(seed + i)
