@@ -73,7 +73,7 @@ def iid_partition(n_rows: int | np.ndarray, n_clients: int, seed: Seed = 0) -> l
     ``n_rows`` is a row count (ids ``0..n_rows-1``) or an array of the row ids to split.
     """
     _check_clients(n_clients)
-    ids = np.arange(n_rows, dtype=np.int64) if np.ndim(n_rows) == 0 else np.asarray(n_rows, dtype=np.int64)
+    ids = np.arange(int(n_rows), dtype=np.int64) if np.ndim(n_rows) == 0 else np.asarray(n_rows, dtype=np.int64)
     perm = _rng(seed).permutation(ids)
     return [np.sort(part) for part in np.array_split(perm, n_clients)]
 

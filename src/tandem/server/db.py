@@ -8,10 +8,13 @@ commit is durable by default.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    CursorResult,
     Engine,
     Float,
     ForeignKey,
@@ -154,6 +157,14 @@ feedback = Table(
     Column("label", Integer, nullable=True),
     Column("request_id", String(128), nullable=True),
 )
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The integer primary key a single-row INSERT created."""
+    key = result.inserted_primary_key
+    if key is None:  # only for statements that are not single-row INSERTs
+        raise RuntimeError("the statement inserted no row with a primary key")
+    return int(key[0])
 
 
 def make_engine(url: str) -> Engine:

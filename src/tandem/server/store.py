@@ -116,7 +116,7 @@ class Store:
                     name=name, token_hash=_hash(secret), status="active", profile=dict(profile or {}), created_at=now
                 )
             )
-            device_id = int(row.inserted_primary_key[0])
+            device_id = db.inserted_id(row)
         return Device(device_id, name, "active", dict(profile or {}), now), f"t1.{device_id}.{secret}"
 
     def authenticate(self, token: str) -> tuple[Device | None, str]:

@@ -77,6 +77,7 @@ class TopKCodec(Codec):
             return 0
         if self.k is not None:
             return min(self.k, numel)
+        assert self.fraction is not None  # __init__ sets exactly one of k and fraction
         return min(numel, max(1, math.ceil(self.fraction * numel)))
 
     def encode_tensor(self, name: str, tensor: torch.Tensor) -> tuple[Spec, bytes]:
