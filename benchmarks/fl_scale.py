@@ -4,7 +4,7 @@ Run with no arguments::
 
     python benchmarks/fl_scale.py
 
-Clients are :class:`tandem.sim.clientdata.SyntheticClients` shaped like the digits workload (64 features,
+Clients are :class:`tandem.data.clients.SyntheticClients` shaped like the digits workload (64 features,
 10 classes, 5-25 examples each, a Dirichlet(0.5) label mix per client), generated from the client id
 when the client is selected. Each config runs in a fresh child process so its peak RSS is its own.
 

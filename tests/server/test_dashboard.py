@@ -7,10 +7,10 @@ import torch
 from tests.server.conftest import ADMIN, admin, bearer, register
 
 from tandem.core.envelope import encode_state
+from tandem.data.clients import SyntheticClients
 from tandem.device.agent import DeviceAgent
 from tandem.device.trainer import DeviceData
 from tandem.server.dashboard_provider import FleetActivity, ServerDashboard, counter_total, tier_of
-from tandem.sim.clientdata import SyntheticClients
 
 POP = SyntheticClients(20, n_features=8, n_classes=3, seed=5, min_size=10, max_size=20)
 TIERS = ["high_end_phone", "high_end_phone", "iot_device", "low_end_phone"]

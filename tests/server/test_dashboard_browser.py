@@ -18,9 +18,9 @@ from tests.server.conftest import ADMIN, SPEC, make_app, small_state
 from tests.server.procs import serve_in_thread
 
 from tandem.core.envelope import encode_state
+from tandem.data.clients import SyntheticClients
 from tandem.device.agent import DeviceAgent
 from tandem.device.trainer import DeviceData
-from tandem.sim.clientdata import SyntheticClients
 
 pytestmark = needs_chromium
 HEAD = {"Authorization": f"Bearer {ADMIN}"}

@@ -19,12 +19,12 @@ def test_rounds_replay_and_restart_on_postgresql() -> None:
     from fastapi.testclient import TestClient
     from tests.server.conftest import ADMIN, admin, register
 
+    from tandem.data.clients import SyntheticClients
     from tandem.device.agent import DeviceAgent
     from tandem.device.trainer import DeviceData
     from tandem.server import db
     from tandem.server.app import create_app
     from tandem.server.db import make_engine
-    from tandem.sim.clientdata import SyntheticClients
 
     engine = make_engine(PG_URL)
     db.metadata.drop_all(engine)

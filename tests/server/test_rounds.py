@@ -8,9 +8,9 @@ import numpy as np
 from fastapi.testclient import TestClient
 from tests.server.conftest import ADMIN, admin, make_app, register
 
+from tandem.data.clients import SyntheticClients
 from tandem.device.agent import DeviceAgent
 from tandem.device.trainer import DeviceData
-from tandem.sim.clientdata import SyntheticClients
 
 POP = SyntheticClients(50, n_features=8, n_classes=3, seed=3, min_size=10, max_size=20)
 

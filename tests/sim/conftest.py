@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from tandem.sim.clientdata import PartitionedData
+from tandem.data.clients import PartitionedData
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,8 +9,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from tandem.core.errors import ConfigError
+from tandem.federated.client import local_order, plan_steps
+from tandem.federated.client_trainer import SequentialRuntime
 from tandem.federated.strategy import LocalObjective, RoundPlan
-from tandem.sim.runtime import BatchedRuntime, SequentialRuntime, local_order, make_runtime, plan_steps
+from tandem.sim.runtime import BatchedRuntime, make_runtime
 
 from .conftest import make_mlp
 

@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from tandem.core.errors import ConfigError
+from tandem.data.clients import PartitionedData, SyntheticClients
 from tandem.fleet import FleetProfiles
-from tandem.sim.clientdata import PartitionedData, SyntheticClients
 from tandem.sim.selection import AvailabilitySelector, ScheduleSelector, UniformSelector
 from tandem.sim.stacked import StackedMLP
 

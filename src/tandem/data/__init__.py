@@ -1,4 +1,5 @@
-"""tandem.data: real data set loaders, client partitioners and the synthetic fleet generator.
+"""tandem.data: real data set loaders, client partitioners, client populations
+(:class:`PartitionedData`, :class:`SyntheticClients`) and the synthetic fleet generator.
 
 Loaders read local copies (``find_data_root``: explicit path, ``$TANDEM_DATA``, or ``../shared/data`` beside the
 checkout) and never touch the network unless called with ``download=True``. The embedded default needs no
@@ -7,6 +8,7 @@ download at all: :func:`load_sklearn` and :func:`make_synthetic_fleet`.
 
 from tandem.data.arrays import ArrayDataset, train_test_split_indices
 from tandem.data.catalog import DatasetInfo, describe_datasets
+from tandem.data.clients import ClientData, PartitionedData, RoundView, SyntheticClients
 from tandem.data.download import RemoteFile, download_file, download_sources, sha256_file, verify_sources
 from tandem.data.movielens import InteractionLog, load_movielens_100k
 from tandem.data.partition import by_user_partition, dirichlet_partition, iid_partition, partition_sizes
@@ -20,11 +22,15 @@ from tandem.data.uci import TabularDataset, TabularEncoder, load_adult, load_ban
 __all__ = [
     "SKLEARN_SETS",
     "ArrayDataset",
+    "ClientData",
     "DatasetInfo",
     "InteractionLog",
     "LeaveOneOut",
+    "PartitionedData",
     "RemoteFile",
+    "RoundView",
     "SequenceDataset",
+    "SyntheticClients",
     "SyntheticFleet",
     "TabularDataset",
     "TabularEncoder",

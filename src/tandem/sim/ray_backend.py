@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from tandem.core.errors import ConfigError
+from tandem.data.clients import ClientData
 from tandem.federated.strategy import ClientResult, RoundPlan
-from tandem.sim.clientdata import ClientData
 from tandem.sim.runtime import make_runtime
 
 
@@ -60,7 +60,7 @@ class RayRuntime:
     Parameters
     ----------
     model, data, seed, max_clients:
-        As for :class:`~tandem.sim.runtime.ClientRuntime` (shipped to every actor once).
+        As for :class:`~tandem.federated.client_runtime.ClientRuntime` (shipped to every actor once).
     n_workers:
         Number of actors (one CPU each).
     kind:

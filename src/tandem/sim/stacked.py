@@ -6,7 +6,8 @@ GELU, SiLU, ELU, LeakyReLU, Softplus, Identity, ``Dropout`` with ``p = 0``) and 
 parameter ``name`` of shape ``s`` becomes one tensor of shape ``[K, *s]`` and a Linear layer becomes
 ``baddbmm(b, x, W^T)`` on ``x`` of shape ``[K, B, in]``: one batched matmul serves every client.
 Anything else (convolutions, normalisation, recurrent layers, custom forwards) is not stackable and
-runs on :class:`tandem.sim.runtime.SequentialRuntime` instead.
+runs on :class:`tandem.sim.functional.FunctionalRuntime` or
+:class:`tandem.federated.client_trainer.SequentialRuntime` instead.
 """
 
 from __future__ import annotations
