@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypedDict
 
 from markupsafe import Markup
 
@@ -23,6 +23,20 @@ from tandem.report.table import human_bytes, human_seconds
 
 MAX_CURVES = 8
 COST_COLUMNS = ("bytes down", "bytes up", "latency p50", "latency p95", "cloud GFLOP", "cloud requests")
+
+
+class AxesCell(TypedDict):
+    """One cell of the axes table: the text shown, the exact value (hover title), the number compared, best?"""
+
+    text: str
+    exact: float | str
+    value: float | None
+    best: bool
+
+
+class AxesRow(TypedDict):
+    label: str
+    cells: list[AxesCell]
 
 
 def fmt(value: Any, name: str = "") -> str:
@@ -61,17 +75,18 @@ def axes_table(runs: list[LoadedRun]) -> dict[str, Any]:
     metrics: list[str] = []
     for h in heads:
         metrics += [m for m in h.quality if m not in metrics]
-    rows = []
+    rows: list[AxesRow] = []
     for run, h in zip(runs, heads, strict=True):
         costs = [(human_bytes(h.bytes_down), h.bytes_down), (human_bytes(h.bytes_up), h.bytes_up),
                  (_latency(h.latency_p50_s), h.latency_p50_s), (_latency(h.latency_p95_s), h.latency_p95_s),
                  (f"{h.cloud_flops / 1e9:,.2f}", h.cloud_flops), (f"{h.cloud_requests:,}", h.cloud_requests)]
-        cells = [{"text": fmt(h.quality[m]) if m in h.quality else "—", "exact": h.quality.get(m, ""),
-                  "value": h.quality.get(m), "best": False} for m in metrics]
+        cells: list[AxesCell] = [{"text": fmt(h.quality[m]) if m in h.quality else "—",
+                                  "exact": h.quality.get(m, ""), "value": h.quality.get(m), "best": False}
+                                 for m in metrics]
         cells += [{"text": text, "exact": exact, "value": None, "best": False} for text, exact in costs]
         rows.append({"label": run.label, "cells": cells})
     for k, metric in enumerate(metrics):
-        values = [row["cells"][k]["value"] for row in rows if row["cells"][k]["value"] is not None]
+        values = [v for row in rows if (v := row["cells"][k]["value"]) is not None]
         if len(values) >= 2:
             best = max(values) if higher_is_better(metric) else min(values)
             for row in rows:
@@ -128,7 +143,7 @@ def learning_curves(runs: list[LoadedRun]) -> list[dict[str, Any]]:
     metrics: list[str] = []
     for run in runs:
         metrics += [m for m in quality_metrics(run.result) if m not in metrics]
-    figures = []
+    figures: list[dict[str, Any]] = []
     for metric in metrics:
         lines = []
         for run in runs:
@@ -146,7 +161,7 @@ def learning_curves(runs: list[LoadedRun]) -> list[dict[str, Any]]:
 def tradeoff_sections(runs: list[LoadedRun]) -> list[dict[str, Any]]:
     """Quality-vs-bytes, quality-vs-request-rate and any other recorded trade-off, Pareto front marked."""
     groups = tradeoff_groups([(r.label, r.result) for r in runs])
-    sections = []
+    sections: list[dict[str, Any]] = []
     for x_name in ["bytes", "request_rate", *sorted({x for x, _ in groups} - {"bytes", "request_rate"})]:
         matching = [(key, series) for key, series in groups.items() if key[0] == x_name]
         axis = plots.AXIS_NAMES.get(x_name, x_name).split(" (")[0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def render_report(runs: list[LoadedRun], title: str = DEFAULT_TITLE) -> str:
     )
 
 
-def write_report(results: list[str | Path], out: str | Path = "report.html", title: str = DEFAULT_TITLE) -> Path:
+def write_report(results: Sequence[str | Path], out: str | Path = "report.html", title: str = DEFAULT_TITLE) -> Path:
     """Load every result file, render the report and write it to ``out`` atomically; returns ``out``.
 
     Raises :class:`~tandem.core.errors.DataError` (or ``DataNotFoundError``) naming the bad file; then

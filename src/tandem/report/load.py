@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ class LoadedRun:
     result: RunResult
 
 
-def load_runs(paths: list[str | Path]) -> list[LoadedRun]:
+def load_runs(paths: Sequence[str | Path]) -> list[LoadedRun]:
     """Load and check every file (all of them, before anything is drawn); labels are file stems, made unique."""
     if not paths:
         raise DataError("no result files given")

@@ -11,24 +11,29 @@ import io
 import itertools
 import re
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 from matplotlib.figure import Figure
+from matplotlib.rcsetup import cycler
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from tandem.report.pareto import pareto_front
 from tandem.report.summary import Series
 from tandem.report.table import human_bytes
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
 _counter = itertools.count()
-STYLE = {
+STYLE: dict[RcKeyType, Any] = {
     "svg.fonttype": "path",
     "font.size": 9,
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.grid": True,
     "grid.alpha": 0.3,
-    "axes.prop_cycle": matplotlib.cycler(color=matplotlib.colormaps["tab10"].colors),
+    "axes.prop_cycle": cycler(color=matplotlib.color_sequences["tab10"]),
 }
 AXIS_NAMES = {"bytes": "bytes on the wire (cumulative)", "request_rate": "cloud request rate"}
 

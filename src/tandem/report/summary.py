@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from tandem.report.federated import ROUND_BOOKKEEPING
 from tandem.report.results import RunResult
@@ -29,7 +29,7 @@ def higher_is_better(metric: str) -> bool:
     return not (name.endswith("loss") or "error" in name or name in {"mse", "mae", "rmse", "perplexity"})
 
 
-def finite_number(value: Any) -> bool:
+def finite_number(value: Any) -> TypeGuard[float]:
     """A real, finite number (not a bool, NaN or infinity): something a plot or a front can use."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
