@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from torch import nn
 
 from tandem.core.errors import ConfigError, PayloadError, TransportError
@@ -195,9 +196,14 @@ def _error(server: Server, status: int, code: str, message: str, where: str = ""
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
+def _rejected_status(exc: Exception) -> tuple[int, str]:
+    assert isinstance(exc, Rejected)  # registered for Rejected only
+    return exc.status, exc.code
+
+
 def _install_handlers(app: FastAPI, server: Server) -> None:
     handlers: dict[type[Exception], Callable[[Exception], tuple[int, str]]] = {
-        Rejected: lambda e: (e.status, e.code),
+        Rejected: _rejected_status,
         NotFoundError: lambda e: (404, "not_found"),
         PayloadError: lambda e: (422, "bad_payload"),
         ConfigError: lambda e: (422, "bad_request"),
@@ -205,7 +211,8 @@ def _install_handlers(app: FastAPI, server: Server) -> None:
     }
     for exc_type, how in handlers.items():
 
-        async def handle(request: Request, exc: Exception, how: Callable = how) -> JSONResponse:
+        async def handle(request: Request, exc: Exception,
+                         how: Callable[[Exception], tuple[int, str]] = how) -> JSONResponse:
             status, code = how(exc)
             message = getattr(exc, "message", None) or str(exc)
             return _error(server, status, code, message, f"{request.method} {request.url.path}")
@@ -216,7 +223,8 @@ def _install_handlers(app: FastAPI, server: Server) -> None:
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()][:10]
         return _error(server, 422, "schema", json.dumps(errors, default=str), f"{request.method} {request.url.path}")
 
-    app.add_exception_handler(RequestValidationError, validation)
+    # Starlette types every handler as taking any Exception; this one is registered for RequestValidationError only
+    app.add_exception_handler(RequestValidationError, validation)  # type: ignore[arg-type]
 
     app.add_middleware(_Observe, server=server)
 
@@ -227,17 +235,17 @@ class _Observe:
     (Starlette's ``BaseHTTPMiddleware`` costs a task and a stream copy per request; this costs neither.)
     """
 
-    def __init__(self, app: Callable, server: Server) -> None:
+    def __init__(self, app: ASGIApp, server: Server) -> None:
         self.app, self.server = app, server
 
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
         status = [500]
 
-        async def send_status(message: dict) -> None:
+        async def send_status(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
             await send(message)

@@ -291,6 +291,7 @@ class ModelRegistry:
         codec, compress = _CODECS[fmt]
         meta = {"model_id": model_id, "version": version, "format": fmt}
         if fmt == "delta":
+            assert base is not None  # artifact() rejects a delta without a base
             self.info(model_id, base)
             base_state = self.state(model_id, base)
             state = {k: v - base_state[k] for k, v in state.items()}

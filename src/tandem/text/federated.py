@@ -118,7 +118,9 @@ def federated_finetune(
     if isinstance(strategy, str):
         strategy = build_strategy(strategy, objective, strategy_kwargs)
     data = PartitionedData(np.asarray(ids, dtype=np.int64), np.asarray(labels, dtype=np.int64), parts)
-    evaluate = None if eval_ids is None else TextEval(copy.deepcopy(model), eval_ids, eval_labels)
+    evaluate: TextEval | None = None
+    if eval_ids is not None and eval_labels is not None:
+        evaluate = TextEval(copy.deepcopy(model), eval_ids, eval_labels)
     runtime: Any = make_runtime("sequential", model, data, seed=seed)
     if hooks:
         runtime = HookedRuntime(runtime, list(hooks))
