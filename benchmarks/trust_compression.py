@@ -11,7 +11,7 @@ fp32 row is the same path with the lossless codec: every ratio and every accurac
 measured in this one run.
 
 * ``topk``: the core codec, each kept entry as a uint16 index + fp32/fp16 value;
-* ``sparseq`` (:mod:`tandem.federated.sparse_codec`): top-k with indices as a bitmask or delta varints
+* ``sparseq`` (:mod:`tandem.core.codecs.sparseq`): top-k with indices as a bitmask or delta varints
   (whichever is smaller) and int8/int4 values with one scale per tensor; with error feedback (Stich et al.
   2018) the quantization error of the kept values joins the residual of the dropped ones;
 * QSGD (Alistarh et al. 2017): stochastic 8/4-bit quantization, one float32 scale per 512 entries.

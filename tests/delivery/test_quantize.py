@@ -7,12 +7,10 @@ from tandem.delivery.quantize import (
     SEP,
     channel_axis,
     dequantize_state,
-    dequantize_tensor,
     int8_payload,
     load_int8_payload,
     pack_int8,
     quantize_state,
-    quantize_tensor,
     quantized_copy,
     unpack_int8,
 )
@@ -24,14 +22,6 @@ def test_channel_axis_keeps_side_information_small(shape, axis):
     assert channel_axis(shape) == axis
 
 
-@pytest.mark.parametrize("axis", [0, 1, None])
-def test_round_trip_error_is_at_most_half_a_step_per_channel(axis):
-    x = torch.randn(40, 24) * torch.linspace(0.1, 5, 24)
-    codes, scale, offset = quantize_tensor(x, axis)
-    assert codes.dtype == torch.uint8 and codes.shape == x.shape
-    back = dequantize_tensor(codes, scale, offset, axis)
-    step = scale.view(-1, 1) if axis == 0 else scale.view(1, -1) if axis == 1 else scale
-    assert torch.all((back - x).abs() <= step / 2 + 1e-6)
 
 
 def test_state_round_trip_keeps_small_tensors_exact_and_shapes():
@@ -82,7 +72,7 @@ def test_quantized_copy_predicts_nearly_the_same(tiny_split):
 
 def test_bad_input_is_rejected():
     with pytest.raises(ConfigError):
-        quantize_tensor(torch.tensor([1.0, float("nan")]), None)
+        quantize_state({"w": torch.tensor([1.0, float("nan")] * 200)})
     with pytest.raises(ConfigError, match="contains"):
         quantize_state({f"a{SEP}b": torch.zeros(2)})
     packed = quantize_state({"w": torch.randn(64, 64)})

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from tandem.core.codecs import pack_mask, unpack_mask
+from tandem.core.codecs import dequantize_int8, pack_mask, quantize_int8, unpack_mask
 from tandem.core.errors import ConfigError, PayloadError
-from tandem.delivery.quantize import SEP, dequantize_tensor, quantize_tensor
+from tandem.delivery.quantize import SEP
 
 
 def magnitude_masks(state: Mapping[str, torch.Tensor], sparsity: float = 0.5,
@@ -75,7 +75,7 @@ def sparse_int8_state(state: Mapping[str, torch.Tensor], masks: Mapping[str, tor
             continue
         keep = masks[name].reshape(-1)
         values = tensor.detach().reshape(-1)[keep]
-        codes, scale, offset = quantize_tensor(values, None)
+        codes, scale, offset = quantize_int8(values.float(), None)
         bits = np.frombuffer(pack_mask(keep.numpy()), dtype=np.uint8).copy()
         packed.update({f"{name}{SEP}bits": torch.from_numpy(bits), f"{name}{SEP}q": codes,
                        f"{name}{SEP}scale": scale, f"{name}{SEP}offset": offset,
@@ -104,6 +104,6 @@ def unpack_sparse_state(packed: Mapping[str, torch.Tensor]) -> dict[str, torch.T
         if int(keep.sum()) != codes.numel():
             raise PayloadError(f"sparse tensor {base!r}: mask keeps {int(keep.sum())} entries, {codes.numel()} sent")
         dense = torch.zeros(numel)
-        dense[keep] = dequantize_tensor(codes, scale, offset, None)
+        dense[keep] = dequantize_int8(codes, scale, offset, None)
         state[base] = dense.reshape(shape)
     return state

@@ -1,7 +1,7 @@
 """Post-training int8 quantization of a model for delivery: pure functions from a state dict to a packed one.
 
 Every floating tensor with at least ``min_numel`` entries becomes uint8 codes plus a float32 ``scale`` and
-``offset`` per channel (affine, round-to-nearest: :func:`tandem.core.codecs.quantize_affine`, error at most
+``offset`` per channel (affine, round-to-nearest: :func:`tandem.core.codecs.quantize_int8`, error at most
 ``scale / 2`` per entry); small tensors (biases, LayerNorm) stay float32, where int8 would save little and
 cost accuracy. The channel axis is chosen per tensor to keep the side information small: per output row
 (axis 0) as usual for linear layers (Jacob et al., CVPR 2018), but per column for a tall embedding table
@@ -19,7 +19,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from tandem.core.codecs import dequantize_affine, quantize_affine
+from tandem.core.codecs import dequantize_int8, quantize_int8
 from tandem.core.envelope import decode_state, encode_state
 from tandem.core.errors import ConfigError, PayloadError
 
@@ -40,25 +40,6 @@ def channel_axis(shape: tuple[int, ...] | torch.Size) -> int | None:
     return None
 
 
-def quantize_tensor(x: torch.Tensor, axis: int | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(codes uint8 like x, scale [C], offset [C])`` with one channel per index of ``axis`` (None: one). Pure."""
-    if not x.is_floating_point() or not torch.isfinite(x).all():
-        raise ConfigError("quantize_tensor: need a finite floating tensor")
-    moved = x.detach().float().reshape(1, -1) if axis is None else x.detach().float().movedim(axis, 0)
-    codes, scale, offset = quantize_affine(moved.reshape(moved.shape[0], -1))
-    codes = codes.reshape(moved.shape)
-    return (codes.reshape(x.shape) if axis is None else codes.movedim(0, axis)), scale, offset
-
-
-def dequantize_tensor(codes: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor, axis: int | None,
-                      dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Inverse of :func:`quantize_tensor`."""
-    moved = codes.reshape(1, -1) if axis is None else codes.movedim(axis, 0)
-    values = dequantize_affine(moved.reshape(moved.shape[0], -1).contiguous(), scale, offset, dtype)
-    values = values.reshape(moved.shape)
-    return values.reshape(codes.shape) if axis is None else values.movedim(0, axis).contiguous()
-
-
 def quantize_state(state: Mapping[str, torch.Tensor], min_numel: int = 256) -> dict[str, torch.Tensor]:
     """Pack ``state``: large float tensors as ``name::q/scale/offset/axis``, everything else unchanged."""
     packed: dict[str, torch.Tensor] = {}
@@ -69,7 +50,7 @@ def quantize_state(state: Mapping[str, torch.Tensor], min_numel: int = 256) -> d
             packed[name] = tensor.detach().clone()
             continue
         axis = channel_axis(tensor.shape)
-        codes, scale, offset = quantize_tensor(tensor, axis)
+        codes, scale, offset = quantize_int8(tensor.float(), axis)
         packed.update({f"{name}{SEP}q": codes, f"{name}{SEP}scale": scale, f"{name}{SEP}offset": offset,
                        f"{name}{SEP}axis": torch.tensor(-1 if axis is None else axis, dtype=torch.int64)})
     return packed
@@ -90,7 +71,7 @@ def dequantize_state(packed: Mapping[str, torch.Tensor]) -> dict[str, torch.Tens
             axis = int(packed[f"{base}{SEP}axis"])
         except KeyError as exc:
             raise PayloadError(f"quantized tensor {base!r} lacks part {exc.args[0]!r}") from None
-        state[base] = dequantize_tensor(tensor, scale, offset, None if axis < 0 else axis)
+        state[base] = dequantize_int8(tensor, scale, offset, None if axis < 0 else axis)
     return state
 
 
@@ -109,7 +90,7 @@ def pack_int8(state: Mapping[str, torch.Tensor], min_numel: int = 256) -> dict[s
         if tensor.numel() < min_numel:
             floats.append(tensor.detach().float().reshape(-1))
             continue
-        q, scale, offset = quantize_tensor(tensor, channel_axis(tensor.shape))
+        q, scale, offset = quantize_int8(tensor.float(), channel_axis(tensor.shape))
         codes.append(q.reshape(-1))
         qparams.append(torch.stack([scale, offset], 1).reshape(-1))
     cat = lambda parts, dtype: torch.cat(parts) if parts else torch.zeros(0, dtype=dtype)  # noqa: E731
@@ -142,7 +123,7 @@ def unpack_int8(packed: Mapping[str, torch.Tensor], template: Mapping[str, torch
         at["qparams"] += channels
         if q.numel() != n or side.shape[0] != channels:
             raise PayloadError(f"int8 payload ends before tensor {name!r} (codes or qparams)")
-        state[name] = dequantize_tensor(q.reshape(tensor.shape), side[:, 0].contiguous(), side[:, 1].contiguous(),
+        state[name] = dequantize_int8(q.reshape(tensor.shape), side[:, 0].contiguous(), side[:, 1].contiguous(),
                                         axis, tensor.dtype)
     if at["codes"] != codes.numel() or at["floats"] != floats.numel() or at["qparams"] != qparams.shape[0]:
         raise PayloadError("int8 payload has more values than the device model's tensors")

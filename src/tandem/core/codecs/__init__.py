@@ -1,4 +1,5 @@
-"""Codecs: state dict <-> bytes, registered by name (``fp32``, ``fp16``, ``int8``, ``topk``, ``bitmask``).
+"""Codecs: state dict <-> bytes, registered by name (``fp32``, ``fp16``, ``int8``, ``topk``, ``bitmask``,
+``qsgd``, ``sparseq``), and the quantization maths they share (:mod:`tandem.core.codecs.quantize`).
 
 Use :func:`get_codec` to build one by name and :func:`tandem.core.envelope.encode_state` /
 ``decode_state`` (or ``codec.encode`` / ``codec.decode``) to get self-describing payloads.
@@ -15,7 +16,18 @@ from tandem.core.codecs.base import (
 )
 from tandem.core.codecs.bitmask import BitmaskCodec, pack_mask, unpack_mask
 from tandem.core.codecs.floats import Fp16Codec, Fp32Codec, fp16_error_bound
-from tandem.core.codecs.int8 import Int8Codec, dequantize_affine, quantize_affine
+from tandem.core.codecs.int8 import Int8Codec
+from tandem.core.codecs.qsgd import QSGDCodec
+from tandem.core.codecs.quantize import (
+    dequantize_int8,
+    dequantize_symmetric,
+    qsgd_dequantize,
+    qsgd_quantize,
+    quantize_int8,
+    quantize_symmetric,
+    stochastic_round,
+)
+from tandem.core.codecs.sparseq import SparseQuantCodec
 from tandem.core.codecs.topk import TopKCodec, index_dtype, topk_indices
 
 __all__ = [
@@ -24,18 +36,25 @@ __all__ = [
     "Fp16Codec",
     "Fp32Codec",
     "Int8Codec",
+    "QSGDCodec",
+    "SparseQuantCodec",
     "StateDict",
     "TopKCodec",
     "available_codecs",
-    "dequantize_affine",
+    "dequantize_int8",
+    "dequantize_symmetric",
     "dtype_from_name",
     "dtype_name",
     "fp16_error_bound",
     "get_codec",
     "index_dtype",
     "pack_mask",
-    "quantize_affine",
+    "qsgd_dequantize",
+    "qsgd_quantize",
+    "quantize_int8",
+    "quantize_symmetric",
     "register_codec",
+    "stochastic_round",
     "topk_indices",
     "unpack_mask",
 ]

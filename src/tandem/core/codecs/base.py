@@ -16,7 +16,6 @@ sends them raw, so every float codec is lossless on them.
 
 from __future__ import annotations
 
-import importlib
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -184,13 +183,6 @@ class Codec(ABC):
 C = TypeVar("C", bound=type[Codec])
 _REGISTRY: dict[str, type[Codec]] = {}
 
-#: Codecs defined outside ``tandem.core`` (uplink compressors of the federated package), imported on first
-#: lookup so that any process decoding an envelope - the cloud server included - understands them.
-_PLUGIN_MODULES: dict[str, str] = {
-    "qsgd": "tandem.federated.compression",
-    "sparseq": "tandem.federated.sparse_codec",
-}
-
 
 def register_codec(cls: C) -> C:
     """Class decorator: make ``cls`` available to :func:`get_codec` under ``cls.name``."""
@@ -205,8 +197,6 @@ def register_codec(cls: C) -> C:
 
 def get_codec(name: str, **kwargs: Any) -> Codec:
     """A new codec instance by registered name; ConfigError lists the names if unknown."""
-    if name not in _REGISTRY and name in _PLUGIN_MODULES:
-        importlib.import_module(_PLUGIN_MODULES[name])
     if name not in _REGISTRY:
         raise ConfigError(f"unknown codec {name!r}; available: {available_codecs()}")
     try:

@@ -9,7 +9,8 @@ fp32. ``sparseq`` spends its bytes where they matter:
   ``index="auto"`` encodes both and sends the smaller, recorded in the tensor's spec;
 * **values** are quantized symmetrically to ``bits`` (8 or 4) with one float32 scale per tensor (the
   largest kept magnitude). Rounding is nearest by default; with ``rounding="stochastic"`` it is unbiased
-  (QSGD-style, Alistarh et al. 2017). Used inside :class:`tandem.federated.compression.CompressedUplink`
+  (QSGD-style, Alistarh et al. 2017); the maths is :func:`tandem.core.codecs.quantize.quantize_symmetric`.
+  Used inside :class:`tandem.federated.compression.CompressedUplink`
   with error feedback, the quantization error of the kept values joins the residual of the dropped ones,
   so nothing is lost for good (Stich et al. 2018; Lin et al. 2018, "Deep Gradient Compression").
 
@@ -27,6 +28,7 @@ import torch
 
 from tandem.core.codecs.base import Codec, Spec, as_numpy, register_codec
 from tandem.core.codecs.bitmask import pack_mask, unpack_mask
+from tandem.core.codecs.quantize import dequantize_symmetric, pack_nibbles, quantize_symmetric, unpack_nibbles
 from tandem.core.codecs.topk import topk_indices
 from tandem.core.errors import ConfigError, PayloadError
 
@@ -111,33 +113,11 @@ def decode_indices(kind: str, buf: bytes, numel: int, k: int) -> np.ndarray:
     raise PayloadError(f"unknown index encoding {kind!r}; expected 'bitmask' or 'delta'")
 
 
-def quantize_symmetric(
-    x: np.ndarray, bits: int, rounding: str = "nearest", rng: np.random.Generator | None = None
-) -> tuple[np.ndarray, float]:
-    """``(codes int8 in -s..s, scale)`` with ``s = 2^(bits-1) - 1`` and ``x ~ codes * scale / s``. Pure given rng."""
-    s = (1 << (bits - 1)) - 1
-    x = np.asarray(x, dtype=np.float64)
-    scale = float(np.float32(np.abs(x).max())) if x.size else 0.0
-    if scale == 0.0:
-        return np.zeros(x.size, dtype=np.int8), 0.0
-    r = x / scale * s
-    if rounding == "stochastic":
-        rng = rng if rng is not None else np.random.default_rng()
-        lev = np.floor(r)
-        lev += rng.random(r.shape) < (r - lev)
-    else:
-        lev = np.rint(r)
-    return np.clip(lev, -s, s).astype(np.int8), scale
-
-
 def pack_codes(codes: np.ndarray, bits: int) -> bytes:
     """int8 codes as bytes: one per byte (8 bits) or two per byte as offset nibbles (4 bits)."""
     if bits == 8:
         return codes.astype(np.int8).tobytes()
-    c = (codes.astype(np.int16) + 7).astype(np.uint8)
-    if c.size % 2:
-        c = np.append(c, np.uint8(7))
-    return ((c[0::2] << 4) | c[1::2]).astype(np.uint8).tobytes()
+    return pack_nibbles((codes.astype(np.int16) + 7).astype(np.uint8), pad=7)
 
 
 def unpack_codes(buf: bytes, bits: int, k: int) -> np.ndarray:
@@ -149,8 +129,7 @@ def unpack_codes(buf: bytes, bits: int, k: int) -> np.ndarray:
         codes = np.frombuffer(buf, dtype=np.int8).astype(np.int16)
         bad = codes == -128
     else:
-        b = np.frombuffer(buf, dtype=np.uint8)
-        codes = np.stack([b >> 4, b & 0x0F], axis=1).reshape(-1)[:k].astype(np.int16) - 7
+        codes = unpack_nibbles(buf, k).astype(np.int16) - 7
         bad = codes > 7
     if bad.any():
         raise PayloadError(f"value code out of range at kept entry {int(np.argmax(bad))}")
@@ -237,7 +216,6 @@ class SparseQuantCodec(Codec):
             codes = unpack_codes(buf[len(buf) - code_bytes :], self.bits, k)
         except PayloadError as exc:
             raise PayloadError(f"tensor {name!r}: {exc}") from None
-        s = (1 << (self.bits - 1)) - 1
         dense = torch.zeros(numel, dtype=torch.float64)
-        dense[torch.from_numpy(idx)] = torch.from_numpy(codes.astype(np.float64) * (scale / s))
+        dense[torch.from_numpy(idx)] = torch.from_numpy(dequantize_symmetric(codes, scale, self.bits))
         return dense.to(dtype).reshape(shape)
