@@ -29,7 +29,7 @@ from tests.server.procs import ADMIN, ServerProcess  # noqa: E402
 
 from tandem.core.envelope import decode_state, encode_state  # noqa: E402
 from tandem.federated.strategy import ClientResult  # noqa: E402
-from tandem.transport.rounds import encode_result  # noqa: E402
+from tandem.federated.wire import encode_result  # noqa: E402
 
 
 def cpu_seconds(pid: int) -> float:

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 
+from tandem.data.clients import SyntheticClients
 from tandem.device.modelspec import build_model, mlp_spec
 from tandem.device.trainer import DeviceData, DeviceTrainer
+from tandem.federated.client_trainer import SequentialRuntime
+from tandem.federated.rounds import RoundLoop
 from tandem.federated.strategy import LocalObjective, RoundPlan
 from tandem.fleet import sample_fleet
-from tandem.sim.clientdata import SyntheticClients
-from tandem.sim.runtime import SequentialRuntime
 from tandem.transport import InProcessTransport
-from tandem.transport.rounds import RoundDriver
 from tandem.transport.signing import ArtifactSigner, SignatureError
 
 SPEC = mlp_spec([6, 8, 3])
@@ -44,13 +44,13 @@ def test_plans_must_be_signed_by_the_pinned_key() -> None:
     data = DeviceData(0, view.X[view.rows[0]], view.y[view.rows[0]])
     signer = ArtifactSigner()
     plan = _plan()
-    RoundDriver(get_strategy("fedavg")).start(transport, 1, plan.params, [0])  # unsigned
+    RoundLoop(get_strategy("fedavg")).send(transport, plan, [0])  # unsigned
     with pytest.raises(SignatureError, match="unsigned"):
         DeviceTrainer(build_model(SPEC), data, public_key=signer.public_key_b64).step(transport)
-    RoundDriver(get_strategy("fedavg"), signer=ArtifactSigner()).start(transport, 1, plan.params, [0])  # wrong key
+    RoundLoop(get_strategy("fedavg"), signer=ArtifactSigner()).send(transport, plan, [0])  # wrong key
     with pytest.raises(SignatureError, match="does not verify"):
         DeviceTrainer(build_model(SPEC), data, public_key=signer.public_key_b64).step(transport)
-    RoundDriver(get_strategy("fedavg"), signer=signer).start(transport, 1, plan.params, [0])
+    RoundLoop(get_strategy("fedavg"), signer=signer).send(transport, plan, [0])
     receipts = DeviceTrainer(build_model(SPEC), data, public_key=signer.public_key_b64).step(transport)
     assert len(receipts) == 1 and receipts[0].kind == "update"
 

@@ -156,11 +156,12 @@ def test_end_to_end_median_resists_sign_flipping_in_the_simulator():
     assert acc["median"] > acc["mean"] + 0.2
 
 
-def test_wrapper_runs_behind_the_real_servers_round_driver():
-    from tandem.transport.rounds import RoundDriver, decode_plan
+def test_wrapper_runs_behind_the_real_servers_round_loop():
+    from tandem.federated.rounds import RoundLoop
+    from tandem.federated.wire import decode_plan
 
     params = {"w": torch.tensor([0.0, 0.0])}
-    driver = RoundDriver(RobustAggregation("fedavg", rule="median"))
+    driver = RoundLoop(RobustAggregation("fedavg", rule="median"))
     payload, meta = driver.plan_message(1, params)
     assert meta["round"] == 1 and torch.equal(decode_plan(payload).params["w"], params["w"])
     results = [_res(2, [1000.0, 0.0]), _res(0, [1.0, 1.0]), _res(1, [2.0, 2.0])]

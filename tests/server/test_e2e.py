@@ -13,14 +13,14 @@ import torch
 from tests.server.procs import ADMIN, ServerProcess
 
 from tandem.core.envelope import decode_state
-from tandem.recipes.device.fleet import FleetReport, run_fleet
 from tandem.device.modelspec import build_model
 from tandem.device.trainer import DeviceData, DeviceTrainer
+from tandem.federated.rounds import RoundLoop
 from tandem.federated.strategy import LocalObjective, get_strategy
 from tandem.fleet import sample_fleet
+from tandem.recipes.device.fleet import FleetReport, run_fleet
 from tandem.recipes.serve.demo import DemoTask
 from tandem.transport import InProcessTransport
-from tandem.transport.rounds import RoundDriver
 
 N_DEVICES, ROUNDS = 20, 3
 HEAD = {"Authorization": f"Bearer {ADMIN}"}
@@ -38,11 +38,13 @@ def _simulate(task: DemoTask, initial: dict, agents: dict[int, int]) -> dict[str
     transport = InProcessTransport(sample_fleet(max(agents) + 1))
     params = {k: v.clone() for k, v in initial.items()}
     for rnd in range(1, ROUNDS + 1):
-        driver = RoundDriver(get_strategy("fedavg", objective=LocalObjective(**OBJECTIVE)))
-        driver.start(transport, rnd, params, sorted(agents))
+        loop = RoundLoop(get_strategy("fedavg", objective=LocalObjective(**OBJECTIVE)))
+        plan = loop.plan(rnd, params)
+        loop.send(transport, plan, sorted(agents))
         for trainer in trainers:
             trainer.step(transport)
-        params = driver.aggregate(rnd, params, driver.collect(transport, rnd))
+        got = loop.collect(transport, plan, {d: d for d in agents})
+        params = loop.aggregate(rnd, params, got.results)
     return params
 
 

@@ -11,8 +11,8 @@ from tests.server.conftest import admin, bearer, enroll, register, small_state
 
 from tandem.core.codecs import get_codec
 from tandem.federated.strategy import ClientResult
+from tandem.federated.wire import encode_result
 from tandem.server import db
-from tandem.transport.rounds import encode_result
 
 
 def _uploads(app) -> int:

@@ -11,16 +11,16 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
 
 from tandem.core.errors import ConfigError, TransportError
+from tandem.data.clients import SyntheticClients
 from tandem.device.modelspec import build_model, mlp_spec
 from tandem.device.trainer import DeviceData, DeviceTrainer
+from tandem.federated.rounds import RoundLoop
 from tandem.federated.strategy import get_strategy
 from tandem.fleet import sample_fleet
 from tandem.server.app import create_app
-from tandem.sim.clientdata import SyntheticClients
 from tandem.transport import InProcessTransport, Transport
 from tandem.transport.http import HttpTransport
 from tandem.transport.httpclient import HttpError
-from tandem.transport.rounds import RoundDriver
 
 SPEC = mlp_spec([8, 16, 3])
 POP = SyntheticClients(8, n_features=8, n_classes=3, seed=1)
@@ -30,17 +30,20 @@ def scenario(transport: Transport, ids: list[int], strategy: str, **kwargs) -> d
     """Three rounds of ``strategy`` over ``transport``: the cloud broadcasts, devices train and answer."""
     torch.manual_seed(0)
     params = {k: v.clone() for k, v in build_model(SPEC).state_dict().items()}
-    driver = RoundDriver(get_strategy(strategy, **kwargs))
-    driver.strategy.initialize(params)
+    loop = RoundLoop(get_strategy(strategy, **kwargs))
+    loop.strategy.initialize(params)
     devices = []
     for c in ids:
         view = POP.round_view(np.array([c]))
         devices.append(DeviceTrainer(build_model(SPEC), DeviceData(c, view.X[view.rows[0]], view.y[view.rows[0]])))
     for rnd in (1, 2, 3):
-        driver.start(transport, rnd, params, ids)
+        plan = loop.plan(rnd, params)
+        loop.send(transport, plan, ids)
         for device in devices:
             device.step(transport)
-        params = driver.aggregate(rnd, params, driver.collect(transport, rnd))
+        got = loop.collect(transport, plan, {d: d for d in ids})
+        assert not got.refused
+        params = loop.aggregate(rnd, params, got.results)
     return params
 
 

@@ -134,9 +134,17 @@ def read_header(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> EnvelopeH
 
 
 def decode_state(
-    data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES
+    data: bytes,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
+    require_finite: bool = False,
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Decode an envelope into ``(state, meta)``; every malformation is a :class:`PayloadError`."""
+    """Decode an envelope into ``(state, meta)``; every malformation is a :class:`PayloadError`.
+
+    NaN/Inf values are refused unless the sender set the envelope's ``allow_nonfinite`` flag;
+    ``require_finite=True`` refuses them whatever the sender said (for receivers that need finite values).
+    """
     header, stored = _parse(data, max_bytes)
     declared = sum(_decoded_size(t) for t in header.tensors)
     if max(declared, header.body_bytes) > max_decoded_bytes:
@@ -163,7 +171,7 @@ def decode_state(
             raise PayloadError(f"{where}: malformed entry: {exc}") from None
         if tuple(tensor.shape) != shape or tensor.dtype != dtype:
             raise PayloadError(f"{where}: decoded {tuple(tensor.shape)} {tensor.dtype}, header says {shape} {dtype}")
-        if tensor.is_floating_point() and not header.allow_nonfinite:
+        if tensor.is_floating_point() and (require_finite or not header.allow_nonfinite):
             bad = nonfinite_summary(tensor)
             if bad is not None:
                 raise PayloadError(f"{where}: decoded {bad}")

@@ -107,6 +107,14 @@ class Link:
         """A link for every device of a fleet (anything with the three arrays)."""
         return cls(profiles.downlink_mbps, profiles.uplink_mbps, profiles.rtt_ms)
 
+    @classmethod
+    def instant(cls, n_devices: int) -> Link:
+        """A link on which every transfer takes no time (bytes are still counted): for runs without a fleet."""
+        link = cls(np.ones(n_devices), np.ones(n_devices), np.zeros(n_devices))
+        link.downlink_mbps = np.full(n_devices, np.inf)
+        link.uplink_mbps = np.full(n_devices, np.inf)
+        return link
+
     @property
     def n_devices(self) -> int:
         return len(self.rtt_ms)

@@ -29,7 +29,7 @@ from tandem.device.policy import ConfidencePolicy, RequestPolicy
 from tandem.device.trainer import DeviceData, DeviceTrainer
 from tandem.transport.http import HttpTransport
 from tandem.transport.httpclient import ApiClient, HttpError
-from tandem.transport.rounds import PLAN_KIND
+from tandem.federated.wire import PLAN_KIND
 from tandem.transport.signing import SignatureError, verify_artifact
 
 

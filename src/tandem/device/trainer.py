@@ -17,12 +17,12 @@ from torch import nn
 
 from tandem.core.errors import ConfigError
 from tandem.core.messages import ClientUpdate
+from tandem.data.clients import RoundView
+from tandem.federated.client_trainer import SequentialRuntime
 from tandem.federated.strategy import ClientResult, RoundPlan
-from tandem.sim.clientdata import RoundView
-from tandem.sim.runtime import SequentialRuntime
+from tandem.federated.wire import PLAN_KIND, decode_plan, encode_result, plan_context
 from tandem.transport.base import Message, Receipt, Transport
 from tandem.transport.messaging import submit_update
-from tandem.transport.rounds import PLAN_KIND, decode_plan, encode_result, plan_context
 from tandem.transport.signing import SignatureError, verify_artifact
 
 

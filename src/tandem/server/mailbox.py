@@ -3,7 +3,7 @@
 Cloud -> device messages (round plans, anything a driver broadcasts) are stored once with one recipient
 row per device; device -> cloud messages are stored as uploads. The HTTP endpoints expose both ends
 (devices and the admin-side :class:`~tandem.transport.http.HttpTransport` use them), and the server's own
-round manager talks to devices through this class, so the same :class:`~tandem.transport.rounds.RoundDriver`
+round manager talks to devices through this class, so the same :class:`~tandem.federated.rounds.RoundLoop`
 runs inside the server, in a script over HTTP and in the simulator.
 
 Uploads of kind ``"update"`` are checked before anything is stored (:meth:`ServerTransport.send_to_cloud`):
@@ -33,7 +33,7 @@ from tandem.server import db
 from tandem.server.errors import rejected
 from tandem.server.store import Store
 from tandem.transport.base import BroadcastReceipt, Message, Receipt, TransportLedger, check_message
-from tandem.transport.rounds import PLAN_KIND, check_result_shapes, decode_plan, decode_result
+from tandem.federated.wire import PLAN_KIND, check_result_shapes, decode_plan, decode_result
 from tandem.transport.signing import sha256_hex
 
 UpdateHook = Callable[[ClientResult, RoundPlan], None]
@@ -106,7 +106,7 @@ class ServerTransport:
         row = conn.execute(
             insert(db.deliveries).values(kind=kind, round=rnd, payload=payload, meta=dict(meta), sent_at=time.time())
         )
-        delivery_id = int(row.inserted_primary_key[0])
+        delivery_id = db.inserted_id(row)
         if len(ids):
             conn.execute(
                 insert(db.recipients), [{"delivery_id": delivery_id, "device_id": int(d), "taken": False} for d in ids]

@@ -4,7 +4,7 @@ A round is a row in ``rounds`` plus its plan in the mailbox, written in one tran
 the plan, train, and send updates that :class:`~tandem.server.mailbox.ServerTransport` checks and commits
 one by one. :meth:`RoundManager.close` (at the deadline, when every device has answered, or on demand)
 aggregates the stored updates with the round's strategy through the shared
-:class:`~tandem.transport.rounds.RoundDriver` and, in one transaction, registers the new model version,
+:class:`~tandem.federated.rounds.RoundLoop` (the round loop every runtime shares) and, in one transaction, registers the new model version,
 stores the strategy's state and marks the round closed. Nothing lives only in memory: after a crash,
 :meth:`RoundManager.resume` rebuilds the strategy from the last closed round and the open round goes
 on with every acknowledged update.
@@ -32,7 +32,8 @@ from tandem.server.errors import rejected
 from tandem.server.mailbox import ServerTransport
 from tandem.server.registry import ModelRegistry, NotFoundError
 from tandem.server.store import Store
-from tandem.transport.rounds import PLAN_KIND, RoundDriver, decode_result
+from tandem.federated.rounds import RoundLoop
+from tandem.federated.wire import PLAN_KIND, decode_result
 from tandem.transport.signing import ArtifactSigner
 
 AggregatedHook = Callable[[int, Params], None]
@@ -80,7 +81,7 @@ class RoundManager:
         self.store, self.registry, self.transport, self.signer = store, registry, transport, signer
         self.on_aggregated = on_aggregated
         self._lock = threading.RLock()
-        self._driver: RoundDriver | None = None
+        self._driver: RoundLoop | None = None
         self._open: dict[str, Any] | None = None
         transport.round_status = self.status_of
 
@@ -121,7 +122,7 @@ class RoundManager:
             params = {k: v.clone() for k, v in self.registry.state(spec.model_id, info.version).items()}
             self._load_strategy_state(strategy, spec.model_id, params)
             devices = self._pick_devices(spec)
-            driver = RoundDriver(strategy, codec=spec.codec, signer=self.signer)
+            driver = RoundLoop(strategy, codec=spec.codec, signer=self.signer)
             with self.store.write() as conn:
                 last = conn.execute(select(func.max(db.rounds.c.round))).scalar()
                 rnd = 1 if last is None else int(last) + 1
@@ -187,7 +188,7 @@ class RoundManager:
         if blob is not None:
             strategy.load_state_dict(torch.load(io.BytesIO(blob), weights_only=True))
 
-    def _driver_for(self, row: Mapping[str, Any]) -> RoundDriver:
+    def _driver_for(self, row: Mapping[str, Any]) -> RoundLoop:
         if self._driver is not None:
             return self._driver
         conf = row["strategy_kwargs"]
@@ -195,7 +196,7 @@ class RoundManager:
         params = self.registry.state(row["model_id"], row["base_version"])
         self._load_strategy_state(strategy, row["model_id"], params)
         strategy.configure_round(row["round"], params)  # strategies may set per-round state here
-        self._driver = RoundDriver(strategy, codec=conf["codec"], signer=self.signer)
+        self._driver = RoundLoop(strategy, codec=conf["codec"], signer=self.signer)
         return self._driver
 
     def resume(self) -> dict[str, Any] | None:

@@ -5,12 +5,14 @@ and :class:`SequentialRuntime` (client runtimes), :class:`PartitionedData` / :cl
 (client populations), :class:`UniformSelector`, :class:`ScheduleSelector`, :class:`AvailabilitySelector`.
 """
 
-from tandem.sim.clientdata import ClientData, PartitionedData, RoundView, SyntheticClients
+from tandem.data.clients import ClientData, PartitionedData, RoundView, SyntheticClients
+from tandem.federated.client_runtime import ClientRuntime
+from tandem.federated.client_trainer import SequentialRuntime
+from tandem.sim.devices import SimulatedDevices
 from tandem.sim.engine import ClassificationEval, FederatedResult, FederatedSimulation, run_federated
-from tandem.sim.runtime import BatchedRuntime, ClientRuntime, SequentialRuntime, make_runtime
+from tandem.sim.runtime import BatchedRuntime, make_runtime
 from tandem.sim.selection import AvailabilitySelector, ScheduleSelector, Selector, UniformSelector
 from tandem.sim.stacked import StackedMLP
-from tandem.sim.wire import Wire
 
 __all__ = [
     "AvailabilitySelector",
@@ -25,10 +27,10 @@ __all__ = [
     "ScheduleSelector",
     "Selector",
     "SequentialRuntime",
+    "SimulatedDevices",
     "StackedMLP",
     "SyntheticClients",
     "UniformSelector",
-    "Wire",
     "make_runtime",
     "run_federated",
 ]

@@ -1,16 +1,17 @@
-"""The federated simulation engine: rounds of select -> broadcast -> local training -> upload -> aggregate.
+"""The federated simulation: the one round loop over the in-process transport, plus selection and evaluation.
 
-:class:`FederatedSimulation` runs a :class:`~tandem.federated.strategy.Strategy` over a client
-population with a client runtime (batched, sequential or Ray), and per round:
+:class:`FederatedSimulation` runs a :class:`~tandem.federated.strategy.Strategy` over a client population.
+Every round goes through :class:`tandem.federated.rounds.RoundLoop`, the code a real server runs:
 
 1. the selector picks clients (uniform, a replayed schedule, or availability-aware);
-2. the plan is encoded and broadcast (:class:`~tandem.sim.wire.Wire`; bytes from the real payload);
-3. with a fleet and a ``deadline_s``, each client's time is download + compute + upload from its
-   device profile (compute = training FLOPs / the device's GFLOP/s; transfers over
-   :class:`tandem.core.link.Link` with the real payload sizes). Clients that cannot finish downloading
-   and computing before the deadline are dropped without training; clients whose upload lands late are
-   dropped after training. ``dropout`` drops a random share of the selected clients (they go offline);
-4. the strategy aggregates the updates of the clients that made it (if none did, the model is kept);
+2. the strategy plans the round; the plan is encoded in the one wire format and broadcast over the
+   transport (bytes are ``len`` of the real payload, charged per device);
+3. the devices train: by default :class:`~tandem.sim.devices.SimulatedDevices` over an
+   :class:`~tandem.transport.inprocess.InProcessTransport` (batched client runtimes behind them; with a
+   fleet, simulated download + compute + upload times, a deadline and dropouts); or real agents over
+   :class:`~tandem.transport.http.HttpTransport` (``transport=``, ``devices=RemoteDevices()``);
+4. the loop collects, decodes and validates the updates, and the strategy aggregates them (if no client
+   contributed, the model is kept);
 5. the global model is evaluated centrally (round 0 = the initial model).
 
 Per-round records go to a JSON file after every round, and a checkpoint (global parameters, strategy,
@@ -22,8 +23,7 @@ saving.
 from __future__ import annotations
 
 import copy
-import json
-import os
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -38,16 +38,21 @@ from torch import nn
 from tandem.core.clock import SimClock
 from tandem.core.errors import ConfigError
 from tandem.core.link import Link
+from tandem.data.clients import ClientData
+from tandem.federated.rounds import Devices, RoundLoop, RoundOutcome
 from tandem.federated.strategy import ClientResult, Params, Strategy
-from tandem.fleet import device_compute_time_s
-from tandem.sim.clientdata import ClientData
+from tandem.fleet import FleetProfiles
+from tandem.sim.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint, write_metrics
+from tandem.sim.devices import SimulatedDevices
 from tandem.sim.runtime import Runtime, make_runtime
 from tandem.sim.selection import Selector, UniformSelector
 from tandem.sim.stacked import StackedMLP
-from tandem.sim.wire import Wire
+from tandem.transport.base import Transport
+from tandem.transport.inprocess import InProcessTransport
 
-CHECKPOINT_NAME = "checkpoint.pt"
+log = logging.getLogger(__name__)
 Evaluate = Callable[[Params], Mapping[str, float]]
+RoundCallback = Callable[[Mapping[str, Any]], None]
 
 
 class ClassificationEval:
@@ -64,6 +69,7 @@ class ClassificationEval:
         if self.spec is not None:
             logits = self.spec.forward_single(params, self.X)
         else:
+            assert self.module is not None
             self.module.load_state_dict(params)
             self.module.eval()
             logits = self.module(self.X)
@@ -85,6 +91,7 @@ class FederatedResult:
         return [r[metric] for r in self.history if metric in r]
 
     def final(self, metric: str = "accuracy") -> float:
+        """``metric`` after the last round."""
         return self.curve(metric)[-1]
 
     def to_dict(self) -> dict[str, Any]:
@@ -92,22 +99,22 @@ class FederatedResult:
 
 
 class FederatedSimulation:
-    """A federated run on one machine (or a Ray cluster with ``runtime="ray"``).
+    """A federated run: the round loop over a transport, on one machine by default.
 
     Parameters
     ----------
     model:
         The client/global architecture; its current parameters are the initial global model.
     data:
-        The client population (:class:`~tandem.sim.clientdata.ClientData`).
+        The client population (:class:`~tandem.data.clients.ClientData`).
     strategy:
-        Any registered :class:`~tandem.federated.strategy.Strategy`.
+        Any :class:`~tandem.federated.strategy.Strategy`.
     rounds, clients_per_round:
         Number of rounds and clients asked per round.
     selector:
         Client selection (default :class:`~tandem.sim.selection.UniformSelector` with ``seed``).
     runtime:
-        ``"auto"`` (batched if the model is an MLP, else sequential), ``"batched"``, ``"sequential"``,
+        ``"auto"`` (the fastest runtime that can batch the model), ``"batched"``, ``"sequential"``,
         ``"ray"`` or a runtime object (:class:`~tandem.sim.runtime.Runtime`).
     evaluate:
         Central evaluation ``params -> {metric: value}`` (e.g. :class:`ClassificationEval`), or ``None``.
@@ -119,8 +126,8 @@ class FederatedSimulation:
     dropout:
         Probability that a selected client goes offline during the round (seeded by round).
     codec, compress:
-        Wire codec for downloads and uploads (:class:`~tandem.sim.wire.Wire`); ``codec=None`` skips encoding
-        (no bytes are counted).
+        Wire codec of plans and updates (``"fp32"`` lossless, ``"fp16"``, ``"int8"``, ...; ``None`` means
+        ``"fp32"``) and ``"zstd"`` compression or ``None``. Every payload is really encoded and decoded.
     seed:
         Seed of local data order and dropouts.
     metrics_path:
@@ -128,7 +135,14 @@ class FederatedSimulation:
     checkpoint_dir, checkpoint_every:
         Where and how often (in rounds) to save a checkpoint; the last round is always saved.
     progress:
-        Show a progress bar (rich).
+        Log one line per round (``logging`` at INFO; the CLI shows a progress bar instead).
+    max_clients:
+        Clients a batched runtime trains together at most (bounds memory; results do not depend on it).
+    transport, devices, addresses:
+        Run the same rounds elsewhere: e.g. ``HttpTransport`` to a real server with
+        ``RemoteDevices()`` (its agents train) and ``addresses`` mapping client ids to enrolled device ids.
+    on_round:
+        Called with every round's record (round 0 included), e.g. to drive a progress bar.
     """
 
     def __init__(
@@ -142,67 +156,57 @@ class FederatedSimulation:
         selector: Selector | None = None,
         runtime: str | Runtime = "auto",
         evaluate: Evaluate | None = None,
-        fleet: Any = None,
+        fleet: FleetProfiles | None = None,
         deadline_s: float | None = None,
         dropout: float = 0.0,
         codec: str | None = "fp32",
         compress: str | None = None,
         seed: int = 0,
-        metrics_path: str | os.PathLike[str] | None = None,
-        checkpoint_dir: str | os.PathLike[str] | None = None,
+        metrics_path: str | Path | None = None,
+        checkpoint_dir: str | Path | None = None,
         checkpoint_every: int = 1,
         progress: bool = True,
         max_clients: int = 1024,
+        transport: Transport | None = None,
+        devices: Devices | None = None,
+        addresses: Mapping[int, int] | None = None,
+        on_round: RoundCallback | None = None,
     ) -> None:
-        if rounds < 1:
-            raise ConfigError(f"FederatedSimulation: rounds must be >= 1, got {rounds}")
-        if not 1 <= clients_per_round <= data.n_clients:
-            raise ConfigError(
-                f"FederatedSimulation: clients_per_round must be in 1..{data.n_clients} (the population), "
-                f"got {clients_per_round}"
-            )
-        if deadline_s is not None and (fleet is None or not deadline_s > 0):
-            raise ConfigError("FederatedSimulation: deadline_s must be > 0 and needs a fleet of device profiles")
-        if not 0.0 <= dropout < 1.0:
-            raise ConfigError(f"FederatedSimulation: dropout must be in [0, 1), got {dropout}")
-        if checkpoint_every < 1:
-            raise ConfigError(f"FederatedSimulation: checkpoint_every must be >= 1, got {checkpoint_every}")
-        self.model = model
-        self.data = data
-        self.strategy = strategy
-        self.rounds = int(rounds)
-        self.clients_per_round = int(clients_per_round)
+        _check_run(rounds, clients_per_round, data.n_clients, fleet, deadline_s, dropout, checkpoint_every)
+        if (transport is None) != (devices is None):
+            raise ConfigError("FederatedSimulation: give transport and devices together (or neither)")
+        self.model, self.data, self.strategy = model, data, strategy
+        self.rounds, self.clients_per_round = int(rounds), int(clients_per_round)
         self.selector = selector if selector is not None else UniformSelector(seed)
-        self.runtime = (
-            make_runtime(runtime, model, data, seed=seed, max_clients=max_clients)
-            if isinstance(runtime, str)
-            else runtime
-        )
+        self.fleet, self.deadline_s, self.dropout = fleet, deadline_s, float(dropout)
+        self.codec, self.compress, self.seed = codec or "fp32", compress, int(seed)
         self.evaluate = evaluate
-        self.fleet = fleet
-        self.link = None
-        if fleet is not None:
-            if len(fleet.compute_gflops) < data.n_clients:
-                raise ConfigError(
-                    f"FederatedSimulation: the fleet has {len(fleet.compute_gflops)} devices for "
-                    f"{data.n_clients} clients (device d runs client d)"
-                )
-            self.link = Link.from_profiles(fleet)
-        self.deadline_s = None if deadline_s is None else float(deadline_s)
-        self.dropout = float(dropout)
-        self.wire = None if codec is None else Wire(codec, compress)
-        self.seed = int(seed)
         self.metrics_path = None if metrics_path is None else Path(metrics_path)
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         self.checkpoint_every = int(checkpoint_every)
-        self.progress = progress
+        self.progress, self.on_round = progress, on_round
+        self.transport, self.addresses = transport, addresses
+        self.runtime: Runtime | None = None
+        if devices is None:
+            self.runtime = (
+                make_runtime(runtime, model, data, seed=seed, max_clients=max_clients)
+                if isinstance(runtime, str)
+                else runtime
+            )
+            devices = SimulatedDevices(
+                self.runtime, data.sizes, fleet=fleet, deadline_s=deadline_s, dropout=dropout, seed=seed,
+                codec=self.codec, compress=compress,
+            )
+        self.devices = devices
+        self.loop = RoundLoop(strategy, codec=self.codec, compress=compress)
         self.config = {
             "strategy": strategy.name,
             "rounds": self.rounds,
             "clients_per_round": self.clients_per_round,
             "n_clients": int(data.n_clients),
-            "runtime": type(self.runtime).__name__,
-            "codec": codec,
+            "runtime": type(self.runtime).__name__ if self.runtime is not None else type(devices).__name__,
+            "transport": "in-process" if transport is None else type(transport).__name__,
+            "codec": self.codec,
             "deadline_s": self.deadline_s,
             "dropout": self.dropout,
             "seed": self.seed,
@@ -214,96 +218,84 @@ class FederatedSimulation:
         started = time.perf_counter()
         params = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         history: list[dict[str, Any]] = []
-        clock = SimClock()
-        start = 0
-        checkpoint = self._checkpoint_path()
-        if resume and checkpoint is not None and checkpoint.exists():
-            params, history, clock, start = self._load(checkpoint, params)
+        start, now = 0, 0.0
+        path = self._checkpoint_path()
+        if resume and path is not None and path.exists():
+            params, history, now, start = self._restore(path, params)
         else:
             self.strategy.initialize(params)
-            self.runtime.load_state_dict({"clients": {}})  # a fresh run starts with no per-client state
+            if self.runtime is not None:
+                self.runtime.load_state_dict({"clients": {}})  # a fresh run starts with no per-client state
             history.append({"round": 0, **self._evaluate(params)})
-        bar = _Progress(self.rounds, start, self.progress)
-        try:
-            for rnd in range(start + 1, self.rounds + 1):
-                tic = time.perf_counter()
-                params, record = self._round(rnd, params, clock)
-                record.update(self._evaluate(params))
-                record["wall_s"] = time.perf_counter() - tic
-                history.append(record)
-                self._after_round(rnd, params, history, clock)
-                bar.update(record)
-        finally:
-            bar.close()
-        result = FederatedResult(params, history, time.perf_counter() - started, dict(self.config))
-        return result
+            self._report(history[-1])
+        transport = self.transport if self.transport is not None else self._in_process(now)
+        for rnd in range(start + 1, self.rounds + 1):
+            tic = time.perf_counter()
+            params, record = self._round(rnd, params, transport)
+            record.update(self._evaluate(params))
+            record["wall_s"] = time.perf_counter() - tic
+            history.append(record)
+            self._after_round(rnd, params, history, record["sim_time_s"])
+            self._report(record)
+        return FederatedResult(params, history, time.perf_counter() - started, dict(self.config))
+
+    def _in_process(self, now: float) -> InProcessTransport:
+        n = self.data.n_clients
+        clock = SimClock(n, start_s=now)
+        if self.fleet is not None:
+            return InProcessTransport(self.fleet.subset(np.arange(n)), clock=clock)
+        return InProcessTransport(None, link=Link.instant(n), clock=clock)
 
     def _evaluate(self, params: Params) -> dict[str, float]:
         return dict(self.evaluate(params)) if self.evaluate is not None else {}
 
-    def _round(self, rnd: int, params: Params, clock: SimClock) -> tuple[Params, dict[str, Any]]:
-        plan = self.strategy.configure_round(rnd, params)
+    def _report(self, record: Mapping[str, Any]) -> None:
+        if self.on_round is not None:
+            self.on_round(record)
+        if self.progress and record["round"] > 0:
+            shown = {k: round(v, 4) for k, v in record.items() if k in ("accuracy", "loss", "train_loss")}
+            log.info("round %d/%d %s", record["round"], self.rounds, shown)
+
+    def _round(self, rnd: int, params: Params, transport: Transport) -> tuple[Params, dict[str, Any]]:
         selected = np.asarray(self.selector.select(rnd, self.data.n_clients, self.clients_per_round), np.int64)
-        offline = np.zeros(len(selected), dtype=bool)
-        if self.dropout > 0:
-            offline = np.random.default_rng([self.seed, rnd, 2**31 - 1]).random(len(selected)) < self.dropout
-        client_plan, down_bytes = self.wire.download(plan) if self.wire is not None else (plan, 0)
-        candidates = selected[~offline]
-        late_before = np.zeros(len(candidates), dtype=bool)
-        ready_s = np.zeros(len(candidates))
-        if self.link is not None:
-            sizes = self.data.sizes(candidates).astype(np.float64)
-            flops = sizes * plan.objective.epochs * self.runtime.flops_per_example
-            compute_s = device_compute_time_s(flops, self.fleet, candidates)
-            ready_s = self.link.charge_down(candidates, down_bytes) + compute_s
-            if self.deadline_s is not None:
-                late_before = ready_s > self.deadline_s
-        trained_ids = candidates[~late_before]
-        results: list[ClientResult] = self.runtime.fit(client_plan, trained_ids) if len(trained_ids) else []
-        up_bytes = np.zeros(len(results), dtype=np.int64)
-        if self.wire is not None:
-            for i, result in enumerate(results):
-                results[i], up_bytes[i] = self.wire.upload(rnd, result)
-        finish_s = ready_s[~late_before]
-        if self.link is not None and len(results):
-            finish_s = finish_s + self.link.charge_up(trained_ids, up_bytes)
-        late_after = finish_s > self.deadline_s if self.deadline_s is not None else np.zeros(len(results), bool)
-        completed = [r for r, late in zip(results, late_after, strict=True) if not late]
-        n_examples = sum(r.n_examples for r in completed)
-        if n_examples > 0:
-            params = self.strategy.aggregate(rnd, params, completed)
-        round_s = 0.0
-        if self.link is not None:
-            # the server waits for the last update, or until the deadline if someone is late
-            late = bool(late_before.any() or late_after.any())
-            round_s = self.deadline_s if late else float(finish_s.max(initial=0.0))
-            clock.advance(round_s)
+        began = transport.ledger.now_s
+        out = self.loop.run_round(rnd, params, transport, selected, self.devices, addresses=self.addresses)
+        return out.params, self._record(rnd, selected, out, began, transport)
+
+    def _record(
+        self, rnd: int, selected: np.ndarray, out: RoundOutcome, began: float, transport: Transport
+    ) -> dict[str, Any]:
+        completed = [r.client_id for r in out.results]
+        offline: list[int] = []
+        late: list[int] = [c for c in selected.tolist() if c not in set(completed)]
+        sim_now = 0.0
+        if isinstance(self.devices, SimulatedDevices):
+            offline = self.devices.last.offline.tolist()
+            late = sorted(set(late) - set(offline))
+            sim_now = transport.ledger.now_s
         record: dict[str, Any] = {
             "round": rnd,
             "selected": selected.tolist(),
-            "completed": [r.client_id for r in completed],
-            "dropped": {
-                "offline": selected[offline].tolist(),
-                "deadline": sorted(candidates[late_before].tolist() + trained_ids[late_after].tolist()),
-            },
-            "aggregated": n_examples > 0,
-            "n_examples": int(n_examples),
-            "bytes_down": int(down_bytes * len(candidates)),
-            "bytes_up": int(up_bytes.sum()),
-            "sim_round_s": round_s,
-            "sim_time_s": clock.now,
+            "completed": completed,
+            "dropped": {"offline": offline, "deadline": late},
+            "refused": {str(k): v for k, v in out.refused.items()},
+            "aggregated": out.aggregated,
+            "n_examples": int(sum(r.n_examples for r in out.results)),
+            "bytes_down": int(out.plan_bytes * len(selected)),
+            "bytes_up": int(out.bytes_up),
+            "sim_round_s": sim_now - began if isinstance(self.devices, SimulatedDevices) else 0.0,
+            "sim_time_s": sim_now,
         }
-        record.update(_client_metrics(completed))
-        return params, record
+        record.update(_client_metrics(out.results))
+        return record
 
     # ------------------------------------------------------------------------------- metrics, checkpoints
     def _checkpoint_path(self) -> Path | None:
         return None if self.checkpoint_dir is None else self.checkpoint_dir / CHECKPOINT_NAME
 
-    def _after_round(self, rnd: int, params: Params, history: list[dict[str, Any]], clock: SimClock) -> None:
+    def _after_round(self, rnd: int, params: Params, history: list[dict[str, Any]], now: float) -> None:
         if self.metrics_path is not None:
-            body = {"config": self.config, "rounds": history}
-            _atomic_write(self.metrics_path, json.dumps(body, indent=1).encode())
+            write_metrics(self.metrics_path, self.config, history)
         path = self._checkpoint_path()
         if path is not None and (rnd % self.checkpoint_every == 0 or rnd == self.rounds):
             state = {
@@ -312,14 +304,11 @@ class FederatedSimulation:
                 "params": params,
                 "strategy": self.strategy.state_dict(),
                 "selector": self.selector.state_dict(),
-                "runtime": self.runtime.state_dict(),
+                "runtime": self.runtime.state_dict() if self.runtime is not None else {},
                 "history": history,
-                "sim_time_s": clock.now,
+                "sim_time_s": now,
             }
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            torch.save(state, tmp)
-            os.replace(tmp, path)
+            save_checkpoint(path, state)
 
     def _fingerprint(self, params: Params) -> dict[str, Any]:
         return {
@@ -330,19 +319,43 @@ class FederatedSimulation:
             "params": {k: list(v.shape) for k, v in params.items()},
         }
 
-    def _load(self, path: Path, params: Params) -> tuple[Params, list[dict[str, Any]], SimClock, int]:
-        state = torch.load(path, weights_only=True)
-        want = self._fingerprint(params)
-        if state.get("fingerprint") != want:
-            raise ConfigError(
-                f"checkpoint {path} belongs to another run: it has {state.get('fingerprint')}, this run is {want}"
-            )
-        if state["round"] > self.rounds:
-            raise ConfigError(f"checkpoint {path} is at round {state['round']}, past rounds={self.rounds}")
+    def _restore(self, path: Path, params: Params) -> tuple[Params, list[dict[str, Any]], float, int]:
+        state = load_checkpoint(path, self._fingerprint(params), self.rounds)
         self.strategy.load_state_dict(state["strategy"])
         self.selector.load_state_dict(state["selector"])
-        self.runtime.load_state_dict(state["runtime"])
-        return state["params"], list(state["history"]), SimClock(start_s=state["sim_time_s"]), int(state["round"])
+        if self.runtime is not None:
+            self.runtime.load_state_dict(state["runtime"])
+        return state["params"], list(state["history"]), float(state["sim_time_s"]), int(state["round"])
+
+
+def _check_run(
+    rounds: int,
+    clients_per_round: int,
+    n_clients: int,
+    fleet: FleetProfiles | None,
+    deadline_s: float | None,
+    dropout: float,
+    checkpoint_every: int,
+) -> None:
+    """ConfigError naming the first bad argument, before anything is built."""
+    if rounds < 1:
+        raise ConfigError(f"FederatedSimulation: rounds must be >= 1, got {rounds}")
+    if not 1 <= clients_per_round <= n_clients:
+        raise ConfigError(
+            f"FederatedSimulation: clients_per_round must be in 1..{n_clients} (the population), "
+            f"got {clients_per_round}"
+        )
+    if deadline_s is not None and (fleet is None or not deadline_s > 0):
+        raise ConfigError("FederatedSimulation: deadline_s must be > 0 and needs a fleet of device profiles")
+    if not 0.0 <= dropout < 1.0:
+        raise ConfigError(f"FederatedSimulation: dropout must be in [0, 1), got {dropout}")
+    if checkpoint_every < 1:
+        raise ConfigError(f"FederatedSimulation: checkpoint_every must be >= 1, got {checkpoint_every}")
+    if fleet is not None and len(fleet.compute_gflops) < n_clients:
+        raise ConfigError(
+            f"FederatedSimulation: the fleet has {len(fleet.compute_gflops)} devices for "
+            f"{n_clients} clients (device d runs client d)"
+        )
 
 
 def _client_metrics(results: list[ClientResult]) -> dict[str, float]:
@@ -357,38 +370,6 @@ def _client_metrics(results: list[ClientResult]) -> dict[str, float]:
     if n_eval:
         out["local_accuracy"] = sum(r.metrics["local_accuracy"] * r.metrics["n_local_eval"] for r in local) / n_eval
     return out
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-class _Progress:
-    """A rich progress bar over rounds; a no-op when disabled (rich is then never imported)."""
-
-    def __init__(self, total: int, done: int, enabled: bool) -> None:
-        self.bar = None
-        if enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.bar = Progress(
-                TextColumn("[bold]federated rounds"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[status]}"), TimeElapsedColumn(), transient=False,
-            )
-            self.bar.start()
-            self.task = self.bar.add_task("rounds", total=total, completed=done, status="")
-
-    def update(self, record: Mapping[str, Any]) -> None:
-        if self.bar is not None:
-            status = f"acc {record['accuracy']:.4f}" if "accuracy" in record else ""
-            self.bar.update(self.task, advance=1, status=status)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
 
 
 def run_federated(

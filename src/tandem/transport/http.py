@@ -1,6 +1,6 @@
 """The real system's transport: the :class:`~tandem.transport.base.Transport` protocol over HTTP to a tandem server.
 
-Algorithms written against ``Transport`` (:class:`~tandem.transport.rounds.RoundDriver`,
+Algorithms written against ``Transport`` (:class:`~tandem.federated.rounds.RoundLoop`,
 :class:`~tandem.device.trainer.DeviceTrainer`, the helpers of :mod:`tandem.transport.messaging`) run
 unchanged: the cloud side (send, broadcast, receive on cloud) uses the server's admin mailbox with the
 admin token; the device side (send to cloud, receive on device) uses each device's own token. One

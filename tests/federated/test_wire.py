@@ -7,9 +7,9 @@ import torch
 
 from tandem.core.envelope import encode_state
 from tandem.core.errors import ConfigError, PayloadError
+from tandem.federated.rounds import RoundLoop
 from tandem.federated.strategy import ClientResult, LocalObjective, RoundPlan
-from tandem.transport.rounds import (
-    RoundDriver,
+from tandem.federated.wire import (
     check_result_shapes,
     decode_plan,
     decode_result,
@@ -59,7 +59,7 @@ def test_result_round_trip_and_shape_checks() -> None:
 def test_non_plans_are_refused() -> None:
     with pytest.raises(PayloadError, match="not a round plan"):
         decode_plan(encode_state(PARAMS))
-    with pytest.raises(PayloadError, match="<group>/<key>"):
+    with pytest.raises(PayloadError, match="layout"):
         decode_plan(encode_state(PARAMS, meta={"kind": "plan", "round": 1, "objective": {}}))
     with pytest.raises(ConfigError):
-        RoundDriver("fedavg")  # type: ignore[arg-type]
+        RoundLoop("fedavg")  # type: ignore[arg-type]
