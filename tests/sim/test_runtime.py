@@ -169,7 +169,7 @@ def test_ditto_keeps_a_personal_model(small_data):
     assert runtime.states.get("ditto", 3) is None
 
 
-def test_auto_falls_back_to_sequential_for_unstackable_models(small_data):
+def test_auto_batches_custom_modules_with_vmap(small_data):
     class Custom(nn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -180,7 +180,7 @@ def test_auto_falls_back_to_sequential_for_unstackable_models(small_data):
 
     assert isinstance(make_runtime("auto", make_mlp(), small_data), BatchedRuntime)
     runtime = make_runtime("auto", Custom(), small_data)
-    assert isinstance(runtime, SequentialRuntime)
+    assert type(runtime).__name__ == "FunctionalRuntime"  # not a plain MLP, but its parameters stack
     with pytest.raises(ConfigError, match="BatchedRuntime supports"):
         BatchedRuntime(Custom(), small_data)
     results = runtime.fit(_plan(Custom(), 1, LocalObjective(batch_size=4)), [2, 3])

@@ -1,4 +1,4 @@
-"""Stacked functional MLPs, client populations and selectors."""
+"""Stacked functional MLPs and selectors."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import torch
 from torch import nn
 
 from tandem.core.errors import ConfigError
-from tandem.data.clients import PartitionedData, SyntheticClients
 from tandem.fleet import FleetProfiles
 from tandem.sim.selection import AvailabilitySelector, ScheduleSelector, UniformSelector
 from tandem.sim.stacked import StackedMLP
@@ -50,26 +49,6 @@ def test_unstackable_modules(module):
 def test_flops_of_the_digits_mlp():
     spec = StackedMLP.from_module(nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10)))
     assert spec.forward_flops() == 2 * 64 * 64 + 64 + 2 * 64 * 10 + 10
-
-
-def test_synthetic_clients_are_deterministic_and_stateless():
-    pop = SyntheticClients(1_000_000, n_features=4, n_classes=3, min_size=2, max_size=6, seed=1)
-    ids = np.array([5, 999_999, 123_456])
-    sizes = pop.sizes(ids)
-    assert np.all((sizes >= 2) & (sizes <= 6))
-    np.testing.assert_array_equal(sizes, pop.sizes(ids))
-    a, b = pop.round_view(ids), pop.round_view(ids[::-1])
-    assert [len(r) for r in a.rows] == sizes.tolist()
-    torch.testing.assert_close(a.X[a.rows[0]], b.X[b.rows[2]])  # a client's data does not depend on the round
-    X, y = pop.test_set(50)
-    assert X.shape == (50, 4) and y.max() < 3
-
-
-def test_partitioned_data_checks_rows():
-    with pytest.raises(ConfigError, match="outside"):
-        PartitionedData(np.zeros((3, 2)), np.zeros(3), [[0, 3]])
-    with pytest.raises(ConfigError, match="do not align"):
-        PartitionedData(np.zeros((3, 2)), np.zeros(4), [[0]])
 
 
 def test_schedule_selector_replays_and_checks():

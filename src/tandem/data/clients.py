@@ -50,9 +50,11 @@ class ClientData(Protocol):
         ...
 
 
-def _as_rows(parts: Sequence[Sequence[int]] | None, n_rows: int, what: str) -> list[np.ndarray] | None:
-    if parts is None:
-        return None
+Rows = Sequence[int] | np.ndarray
+"""One client's row ids: a sequence of ints or an integer array."""
+
+
+def _as_rows(parts: Sequence[Rows], n_rows: int, what: str) -> list[np.ndarray]:
     out = []
     for c, rows in enumerate(parts):
         arr = np.asarray(rows, dtype=np.int64).reshape(-1)
@@ -80,8 +82,8 @@ class PartitionedData:
         self,
         x: np.ndarray | torch.Tensor,
         y: np.ndarray | torch.Tensor,
-        parts: Sequence[Sequence[int]],
-        eval_parts: Sequence[Sequence[int]] | None = None,
+        parts: Sequence[Rows],
+        eval_parts: Sequence[Rows] | None = None,
     ) -> None:
         x = torch.as_tensor(x)
         # integer features (item ids for embedding models) keep their dtype; everything else trains in float32
@@ -90,7 +92,7 @@ class PartitionedData:
         if self.y.ndim != 1 or self.X.shape[0] != self.y.shape[0]:
             raise ConfigError(f"PartitionedData: X {tuple(self.X.shape)} and y {tuple(self.y.shape)} do not align")
         self.parts = _as_rows(parts, len(self.y), "parts")
-        self.eval_parts = _as_rows(eval_parts, len(self.y), "eval_parts")
+        self.eval_parts = None if eval_parts is None else _as_rows(eval_parts, len(self.y), "eval_parts")
         if self.eval_parts is not None and len(self.eval_parts) != len(self.parts):
             raise ConfigError(
                 f"PartitionedData: {len(self.eval_parts)} eval_parts for {len(self.parts)} clients"
@@ -125,10 +127,11 @@ class PartitionedData:
             parts = iid_partition(len(y_int), int(n_clients), seed=seed)
         else:
             parts = dirichlet_partition(y_int, int(n_clients), float(alpha), seed=seed)
-        eval_parts = None
+        eval_parts: list[np.ndarray] | None = None
         if local_eval_fraction > 0:
             rng = np.random.default_rng([seed, 1])
-            train, eval_parts = [], []
+            train: list[np.ndarray] = []
+            eval_parts = []
             for rows in parts:
                 shuffled = rng.permutation(rows)
                 n_eval = int(len(rows) * local_eval_fraction)

@@ -65,10 +65,8 @@ class StepPlan:
 
     def doubled(self) -> StepPlan:
         """The plan of the same K clients listed twice (Ditto trains two models on the same batches)."""
-        return StepPlan(
-            *(np.concatenate([a, a], axis=1) for a in (self.rows, self.weight, self.active)),
-            np.concatenate([self.n_steps, self.n_steps]),
-        )
+        rows, weight, active = (np.concatenate([a, a], axis=1) for a in (self.rows, self.weight, self.active))
+        return StepPlan(rows, weight, active, np.concatenate([self.n_steps, self.n_steps]))
 
 
 def plan_steps(orders: Sequence[np.ndarray], sizes: np.ndarray, batch_size: int, epochs: int) -> StepPlan:

@@ -173,13 +173,13 @@ class ClientRuntime(ABC):
         if obj.control_variates and cv is None:
             raise ConfigError("control_variates is set but the round plan has no server_state['c']")
         results: dict[int, ClientResult] = {}
-        for k in np.flatnonzero(sizes == 0):
+        for k in np.flatnonzero(sizes == 0).tolist():
             extra = {"delta_c": {key: torch.zeros_like(v) for key, v in cv.items()}} if cv is not None else {}
             results[k] = ClientResult(int(ids[k]), 0, {key: plan.params[key] for key in shared}, extra=extra)
         busy = np.flatnonzero(sizes > 0)
         if len(busy):
             job = self._job(plan, ids[busy], sizes[busy], cv)
-            for k, result in zip(busy, self._finish(job, self._train(job), shared, cv), strict=True):
+            for k, result in zip(busy.tolist(), self._finish(job, self._train(job), shared, cv), strict=True):
                 results[k] = result
         return (results[k] for k in range(len(ids)))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from tandem.federated.client import Stacked
@@ -27,13 +28,13 @@ class ClientStates:
         # clone: a row of a round's stacked tensor must not keep the whole stack alive
         self.slots.setdefault(slot, {})[int(client_id)] = {k: v.detach().clone() for k, v in state.items()}
 
-    def put_rows(self, slot: str, ids: Sequence[int], stacked: Mapping[str, torch.Tensor]) -> None:
+    def put_rows(self, slot: str, ids: Sequence[int] | np.ndarray, stacked: Mapping[str, torch.Tensor]) -> None:
         """Store row ``k`` of every ``[K, ...]`` tensor of ``stacked`` as client ``ids[k]``'s state."""
         for k, c in enumerate(ids):
             self.put(slot, int(c), {key: v[k] for key, v in stacked.items()})
 
     def gather(
-        self, slot: str, ids: Sequence[int], keys: Sequence[str], default: Mapping[str, torch.Tensor]
+        self, slot: str, ids: Sequence[int] | np.ndarray, keys: Sequence[str], default: Mapping[str, torch.Tensor]
     ) -> Stacked:
         """``{key: [K, ...]}`` of the clients' stored values, ``default[key]`` for clients without one."""
         store = self.slots.get(slot, {})

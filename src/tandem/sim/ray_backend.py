@@ -64,7 +64,7 @@ class RayRuntime:
     n_workers:
         Number of actors (one CPU each).
     kind:
-        Runtime inside each actor: ``"auto"``, ``"batched"`` or ``"sequential"``.
+        Runtime inside each actor: ``"auto"``, ``"batched"``, ``"functional"`` or ``"sequential"``.
     address:
         Ray cluster address to join (``"auto"`` or ``"ray://host:port"``); ``None`` starts a local cluster.
     num_cpus:
@@ -89,8 +89,8 @@ class RayRuntime:
             raise ConfigError("the Ray backend needs ray: pip install 'tandem-ml[ray]'") from None
         if n_workers < 1:
             raise ConfigError(f"RayRuntime: n_workers must be >= 1, got {n_workers}")
-        if kind not in ("auto", "batched", "sequential"):
-            raise ConfigError(f"RayRuntime: kind must be auto, batched or sequential, got {kind!r}")
+        if kind not in ("auto", "batched", "functional", "vmap", "sequential"):
+            raise ConfigError(f"RayRuntime: kind must be auto, batched, functional or sequential, got {kind!r}")
         self._ray = ray
         self._owns_cluster = False
         if not ray.is_initialized():

@@ -34,7 +34,7 @@ from tandem.sim.stacked import StackedMLP
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BatchedRuntime", "make_runtime"]
+__all__ = ["RUNTIMES", "BatchedRuntime", "make_runtime"]
 
 
 class BatchedRuntime(ClientRuntime):
@@ -92,19 +92,47 @@ class BatchedRuntime(ClientRuntime):
         return joint.trained({k: v.detach() for k, v in params.items()}, loss_sum.numpy())
 
 
+RUNTIMES = ("auto", "batched", "functional", "sequential", "ray")
+
+
 def make_runtime(
     kind: str, model: nn.Module, data: ClientData, *, seed: int = 0, max_clients: int = 1024, **kwargs: Any
 ) -> Runtime:
-    """``"batched"``, ``"sequential"``, ``"auto"`` (batched when the model is stackable, else sequential) or
-    ``"ray"`` (:class:`~tandem.sim.ray_backend.RayRuntime`; ``kwargs`` go to the runtime)."""
+    """A client runtime by name (``kwargs``, e.g. ``loss_fn``, go to the runtime).
+
+    ``"batched"`` (:class:`BatchedRuntime`, plain MLPs), ``"functional"`` (alias ``"vmap"``,
+    :class:`~tandem.sim.functional.FunctionalRuntime`, any module whose parameters stack),
+    ``"sequential"`` (the reference trainer, any module), ``"ray"``
+    (:class:`~tandem.sim.ray_backend.RayRuntime`), or ``"auto"``: the hand-written MLP path when the model
+    is a plain MLP trained with cross-entropy (fastest; docs/architecture.md, "Batched execution"), else
+    the functional runtime when the model stacks, else sequential (the reason is logged).
+    """
+    if kind == "vmap":
+        kind = "functional"
     if kind == "auto":
-        kind = "batched" if StackedMLP.from_module(model) is not None else "sequential"
+        cross_entropy = kwargs.get("loss_fn", F.cross_entropy) is F.cross_entropy
+        if cross_entropy and StackedMLP.from_module(model) is not None:
+            return BatchedRuntime(model, data, seed=seed, max_clients=max_clients)
+        from tandem.sim.functional import FunctionalRuntime, unstackable_reason
+
+        reason = unstackable_reason(model)
+        if reason is None:
+            try:
+                return FunctionalRuntime(model, data, seed=seed, max_clients=max_clients, **kwargs)
+            except ConfigError as e:
+                reason = str(e)
+        log.info("runtime auto: %s trains one client at a time (%s)", type(model).__name__, reason)
+        kind = "sequential"
     if kind == "batched":
         return BatchedRuntime(model, data, seed=seed, max_clients=max_clients)
+    if kind == "functional":
+        from tandem.sim.functional import FunctionalRuntime
+
+        return FunctionalRuntime(model, data, seed=seed, max_clients=max_clients, **kwargs)
     if kind == "sequential":
         return SequentialRuntime(model, data, seed=seed, max_clients=max_clients, **kwargs)
     if kind == "ray":
         from tandem.sim.ray_backend import RayRuntime
 
         return RayRuntime(model, data, seed=seed, max_clients=max_clients, **kwargs)
-    raise ConfigError(f"unknown runtime {kind!r}; choose batched, sequential, auto or ray")
+    raise ConfigError(f"unknown runtime {kind!r}; choose one of {', '.join(RUNTIMES)} (or vmap)")
