@@ -19,6 +19,7 @@ So the next item is largely predictable from the last few (cluster persistence, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +49,7 @@ class SyntheticFleet:
     user_clusters: np.ndarray
     personal_clusters: np.ndarray
     personal_weights: np.ndarray
-    params: dict = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_users(self) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import cast
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -98,7 +98,8 @@ def _key(name: str) -> str:
     return name.replace(".", "__")
 
 
-def params_payload(params: Mapping[str, torch.Tensor], codec: str = "fp16", meta: Mapping | None = None) -> bytes:
+def params_payload(params: Mapping[str, torch.Tensor], codec: str = "fp16",
+                   meta: Mapping[str, Any] | None = None) -> bytes:
     """One user's generated parameters (no batch dimension) as an envelope (fp16 + zstd by default)."""
     return encode_state({n: p.detach() for n, p in params.items()}, codec=codec, compress="zstd", meta=meta)
 

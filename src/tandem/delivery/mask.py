@@ -36,6 +36,7 @@ probability, to slim the subnetwork.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -180,7 +181,7 @@ def soft_masked_logits(supernet: SequentialRecommender, scores: Mapping[str, tor
     return torch.cat([logits[:, :1], logits[:, 1:] + F.logsigmoid(scores[ROWS][:, 1:] / tau)], dim=1)
 
 
-def mask_payload(masks: Mapping[str, torch.Tensor], meta: Mapping | None = None) -> bytes:
+def mask_payload(masks: Mapping[str, torch.Tensor], meta: Mapping[str, Any] | None = None) -> bytes:
     """One user's masks (``{name: bool tensor}``, no batch dimension) as a bitmask + zstd envelope."""
     return encode_state({n: m.to(torch.bool) for n, m in masks.items()}, codec="bitmask", compress="zstd", meta=meta)
 

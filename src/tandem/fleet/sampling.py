@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -33,7 +34,7 @@ def sample_fleet(n: int, mix: Mapping[str, float] | None = None, seed: int = 0) 
         raise ConfigError(f"sample_fleet: mix weights must be finite, >= 0 and not all 0, got {mix}")
     rng = np.random.default_rng(seed)
     tier = rng.choice(len(tiers), size=int(n), p=weights / weights.sum()).astype(np.int16)
-    arrays: dict[str, NDArray] = {}
+    arrays: dict[str, NDArray[Any]] = {}
     for name in _LOGNORMAL_FIELDS:
         log_median = np.log([getattr(t, name).median for t in tiers]).astype(np.float32)
         sigma = np.array([getattr(t, name).sigma for t in tiers], dtype=np.float32)

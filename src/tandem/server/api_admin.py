@@ -150,7 +150,9 @@ def get_state(model_id: ModelId, version: Annotated[int, Path(ge=1, le=1 << 31)]
 
 
 @router.get("/devices", response_model=list[DeviceOut])
-def list_devices(request: Request, status: Annotated[str | None, Query(pattern="^(active|revoked)$")] = None) -> list:
+def list_devices(
+    request: Request, status: Annotated[str | None, Query(pattern="^(active|revoked)$")] = None
+) -> list[DeviceOut]:
     return [DeviceOut(**vars(d)) for d in request.app.state.tandem.store.devices(status)]
 
 

@@ -22,7 +22,7 @@ from tandem.core.errors import ConfigError, PayloadError
 @dataclass
 class _Pending:
     x: torch.Tensor
-    future: asyncio.Future
+    future: asyncio.Future[torch.Tensor]
 
 
 class BatchedModel:
@@ -48,7 +48,7 @@ class BatchedModel:
         self._active = 0
         self.rows = 0
         self._queue: asyncio.Queue[_Pending] | None = None
-        self._worker: asyncio.Task | None = None
+        self._worker: asyncio.Task[None] | None = None
         self._lock = threading.Lock()
 
     def parse(self, payload: bytes, max_bytes: int) -> torch.Tensor:

@@ -127,7 +127,7 @@ class Transport(Protocol):
         ...
 
 
-def check_message(kind: Any, payload: Any, meta: Any, max_payload_bytes: int) -> tuple[str, bytes, Mapping]:
+def check_message(kind: Any, payload: Any, meta: Any, max_payload_bytes: int) -> tuple[str, bytes, Mapping[str, Any]]:
     """Validate one outgoing message for any transport; TransportError says what is wrong."""
     if not isinstance(kind, str) or not kind or len(kind) > 64:
         raise TransportError(f"kind must be a non-empty string of at most 64 characters, got {kind!r}")

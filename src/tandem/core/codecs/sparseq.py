@@ -91,8 +91,11 @@ def encode_indices(idx: np.ndarray, numel: int, how: str) -> tuple[str, bytes]:
     return "bitmask", as_mask
 
 
-def decode_indices(kind: str, buf: bytes, numel: int, k: int) -> np.ndarray:
-    """Inverse of :func:`encode_indices`; PayloadError unless it yields ``k`` increasing indices < ``numel``."""
+def decode_indices(kind: object, buf: bytes, numel: int, k: int) -> np.ndarray:
+    """Inverse of :func:`encode_indices`; PayloadError unless it yields ``k`` increasing indices < ``numel``.
+
+    ``kind`` is the spec's ``ix`` entry as received: anything but ``"bitmask"`` or ``"delta"`` is a PayloadError.
+    """
     if kind == "bitmask":
         if len(buf) != (numel + 7) // 8:
             raise PayloadError(f"index bitmask of {numel} entries needs {(numel + 7) // 8} bytes, got {len(buf)}")
@@ -142,6 +145,8 @@ def kept_count(numel: int, k: int | None, fraction: float | None) -> int:
         return 0
     if k is not None:
         return min(k, numel)
+    if fraction is None:
+        raise ConfigError("kept_count: give k or fraction")
     return min(numel, max(1, math.ceil(fraction * numel)))
 
 
