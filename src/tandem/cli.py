@@ -1,8 +1,9 @@
 """The ``tandem`` command: the only place (with recipes) that reads options from the command line.
 
-Commands: ``tandem demo`` (the main job on the embedded default), ``tandem datasets`` (which data
-sets are found, where, with their counts), ``tandem --version``; direction sub-commands such as
-``tandem fl`` are attached when their packages are importable.
+Thin: each command is a recipe's (``tandem.recipes.<name>.cli``), whose options come from the recipe's
+pydantic config. Here: ``tandem demo`` (the main job on the embedded default, from
+:mod:`tandem.recipes.demo.cli`), ``tandem datasets`` (which data sets are found, where, with their counts),
+``tandem --version``, and the recipe sub-commands of :data:`SUBCOMMANDS` such as ``tandem fl``.
 """
 
 from __future__ import annotations
@@ -55,38 +56,6 @@ def _fail(exc: TandemError) -> typer.Exit:
 
 
 @app.command()
-def demo(
-    out: Annotated[Path, typer.Option(help="Where to write the result JSON.")] = Path("tandem-results/demo.json"),
-    users: Annotated[int, typer.Option(min=50, help="Synthetic users (one device each).")] = 2000,
-    devices_per_round: Annotated[int, typer.Option(min=2, help="Devices sampled per federated round.")] = 100,
-    rounds: Annotated[int, typer.Option(min=1, help="Federated rounds.")] = 5,
-    seed: Annotated[int, typer.Option(help="Seed of everything random.")] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result JSON to stdout.")] = False,
-    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
-) -> None:
-    """Run one cloud -> device -> cloud loop on the embedded synthetic default; print its table, write JSON + HTML."""
-    from tandem.recipes.demo.report import write_demo_report
-    from tandem.recipes.demo.run import DemoConfig, run_demo
-    from tandem.report.results import write_result
-    from tandem.report.table import stage_table
-
-    try:
-        config = DemoConfig(n_users=users, devices_per_round=devices_per_round, rounds=rounds, seed=seed)
-        result = run_demo(config, progress=progress and not as_json)
-        path = write_result(result, out)
-        html = write_demo_report(path)
-    except TandemError as exc:
-        raise _fail(exc) from None
-    if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
-        return
-    out_console = _stdout_console()
-    out_console.print(stage_table(result))
-    out_console.print(f"result written to [bold]{path}[/]  (wall clock {result.wall_clock_s:.1f} s)")
-    out_console.print(f"report written to [bold]{html}[/]")
-
-
-@app.command()
 def datasets(
     root: Annotated[Path | None, typer.Option(help="Data root (default: $TANDEM_DATA or ../shared/data).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
@@ -114,8 +83,8 @@ def datasets(
     _stdout_console().print(table)
 
 
-#: Direction sub-apps: (module, typer app attribute, command name, help). Each is attached once its
-#: package exists, so a direction can land without touching this file's logic.
+#: Recipe sub-apps: (module, typer app attribute, command name, help). Each is attached once its
+#: module exists, so a recipe can land without touching this file's logic.
 SUBCOMMANDS = (
     ("tandem.recipes.fl.cli", "fl_app", "fl", "Federated learning (device -> cloud)."),
     ("tandem.recipes.delivery.cli", "delivery_app", "delivery", "Cloud -> device delivery and its benchmarks."),
@@ -128,7 +97,10 @@ SUBCOMMANDS = (
 
 
 def _attach_subcommands() -> None:
-    """Attach the direction sub-apps whose modules are present."""
+    """Attach ``tandem demo`` and the direction sub-apps whose modules are present."""
+    from tandem.recipes.demo.cli import demo
+
+    app.command()(demo)
     for module_name, attribute, command, help_text in SUBCOMMANDS:
         if importlib.util.find_spec(module_name) is None:
             continue

@@ -29,11 +29,11 @@ from sqlalchemy.exc import IntegrityError
 from tandem.core.errors import PayloadError, TransportError
 from tandem.core.messages import ClientUpdate
 from tandem.federated.strategy import ClientResult, RoundPlan
-from tandem.federated.wire import PLAN_KIND, check_result_shapes, decode_plan, decode_result
 from tandem.server import db
 from tandem.server.errors import rejected
 from tandem.server.store import Store
 from tandem.transport.base import BroadcastReceipt, Message, Receipt, TransportLedger, check_message
+from tandem.federated.wire import PLAN_KIND, check_result_shapes, decode_plan, decode_result
 from tandem.transport.signing import sha256_hex
 
 UpdateHook = Callable[[ClientResult, RoundPlan], None]

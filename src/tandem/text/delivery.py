@@ -12,13 +12,10 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from torch import nn
-
-if TYPE_CHECKING:
-    import onnx
 
 from tandem.core.envelope import encode_state
 from tandem.core.errors import ConfigError
@@ -41,7 +38,7 @@ def int8_model(model: nn.Module) -> nn.Module:
     return quantized_copy(model)
 
 
-def small_onnx_graph(model: HashedNgramClassifier, opset: int = 18) -> onnx.ModelProto:
+def small_onnx_graph(model: HashedNgramClassifier, opset: int = 18) -> Any:
     """The ONNX graph of ``model``, written directly with ``onnx.helper`` (milliseconds, no tracing).
 
     ``ids int64 [batch, width]`` -> Gather -> mask padding -> ReduceSum / count -> (MatMul) -> + bias ->

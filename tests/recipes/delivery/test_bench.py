@@ -73,11 +73,11 @@ def test_bad_configuration_is_reported():
     with pytest.raises(ConfigError, match="epochs"):
         BenchConfig(epochs=0)
     with pytest.raises(ConfigError, match="distill_top_k"):
-        BenchConfig(distill_top_k=0)
+        BenchConfig(distill_top_k=-1)
     with pytest.raises(ConfigError, match="max_train_minutes"):
         BenchConfig(max_train_minutes=0)
     with pytest.raises(ConfigError, match="logit_kd_alpha"):
-        BenchConfig(logit_kd_alpha=0.0)
+        BenchConfig(logit_kd_alpha=1.5)
     res = CliRunner().invoke(delivery_app, ["bench", "--dataset", "netflix", "--no-progress"])
     assert res.exit_code == 2 and "dataset" in res.output
 

@@ -53,4 +53,4 @@ def test_same_seed_same_numbers(result):
 
 def test_impossible_config_is_a_clear_error():
     with pytest.raises(ConfigError, match="devices_per_round"):
-        DemoConfig(n_users=10, devices_per_round=20)
+        DemoConfig(n_users=60, devices_per_round=100)

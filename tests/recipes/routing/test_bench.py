@@ -13,7 +13,7 @@ from tandem.report.results import read_result, write_result
 def test_bench_end_to_end_on_a_tiny_synthetic_fleet(tmp_path) -> None:
     config = RouteBenchConfig(dataset="synthetic", synthetic_users=150, epochs=1, rates=(0.2,),
                               policies=("random", "learned"), log_rates=(0.2, 0.5), cache_dir=str(tmp_path / "c"),
-                              extra={"value_rounds": 1})
+                              value_rounds=1)
     outcome = run_bench(config)
     assert outcome.never.request_rate == 0.0 and outcome.always.request_rate == 1.0
     assert {p.policy for p in outcome.points} == {"random", "learned"}

@@ -17,17 +17,18 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
+from pydantic import Field, field_validator
 from rich.table import Table
 
-from tandem.core.errors import ConfigError
 from tandem.data.sequences import SequenceDataset
 from tandem.models.seqrec import SequentialRecommender
 from tandem.models.seqrec_data import SeqRecSplit, leave_one_out_split
 from tandem.models.seqrec_training import FitResult
+from tandem.recipes._options import RecipeConfig, cli
 from tandem.report.results import RunResult, StageRecord
 from tandem.report.table import human_bytes, human_count
 
@@ -35,82 +36,93 @@ DATASETS = ("synthetic", "ml-100k", "beauty")
 QUALITY_KEYS = ("hr@5", "ndcg@5", "hr@10", "ndcg@10", "hr@20", "ndcg@20")
 
 
-@dataclass
-class BenchConfig:
+class BenchConfig(RecipeConfig):
     """Everything a bench run depends on (scikit-learn style defaults; recorded in the result JSON)."""
 
-    dataset: str = "synthetic"
+    dataset: Literal["synthetic", "ml-100k", "beauty"] = "synthetic"
+    """The data set: the embedded synthetic fleet, MovieLens-100k or Amazon Beauty (from ``data_root``)."""
     data_root: str | None = None
-    max_len: int = 50
-    epochs: int = 30
-    patience: int = 3
-    batch_size: int = 128
-    lr: float = 1e-3
-    small_lr: float = 3e-3
+    """Data root (default: $TANDEM_DATA or ../shared/data)."""
+    max_len: int = Field(50, ge=1)
+    """Longest history a model reads."""
+    epochs: int = Field(30, ge=1)
+    """Most training epochs (early stopping on validation)."""
+    patience: int = Field(3, ge=1)
+    """Epochs without validation gain before stopping."""
+    batch_size: int = Field(128, ge=1)
+    """Training batch size."""
+    lr: float = Field(1e-3, gt=0)
+    """Adam step of the large model."""
+    small_lr: float = Field(3e-3, gt=0)
     """Adam step of the device-sized SASRec (narrow embeddings learn faster with a larger step)."""
-    gru4rec_lr: float = 1e-2
+    gru4rec_lr: float = Field(1e-2, gt=0)
     """Adam step of the device-sized GRU4Rec: smaller steps leave it on the popularity plateau for many epochs
     on small data sets (ML-100k has 16 minibatches an epoch) and early stopping ends it there."""
-    n_negatives: int | None = 1024
-    """Shared negatives of the large model's sampled softmax (None: full softmax). Small models use the full one."""
-    temperature: float = 1.0
-    alpha: float = 0.0
+    n_negatives: int | None = Field(1024, ge=1, json_schema_extra=cli("--negatives"))
+    """Shared negatives of the large model's sampled softmax (0 or None: full softmax). Small models use the full
+    one."""
+    temperature: float = Field(1.0, ge=0.01)
+    """Distillation temperature."""
+    alpha: float = Field(0.0, ge=0.0, le=1.0)
     """Weight of the teacher's soft labels in the distilled student's loss (the rest: the true next items).
     Measured (SASRec small, test NDCG@10): transferring the teacher's items and training on the labels
     beats logit KD on all three data sets (ML-100k 0.0892 vs 0.0743, alone 0.0711; Beauty 0.0433 in 20 epochs
     vs 0.0386 in a 21-minute budget, alone 0.0423; synthetic 0.5735 vs 0.5639, alone 0.5709), and adding the
     logit term to the transfer lowered it (ML-100k 0.0765, synthetic 0.5646; on Beauty it trailed the transfer
     alone at every epoch)."""
-    logit_kd_alpha: float | None = 0.5
+    logit_kd_alpha: float | None = Field(0.5, gt=0.0, le=1.0)
     """Also train a student by logit distillation alone (no item transfer) at this weight, for comparison
-    (None: skip it)."""
-    distill_top_k: int | None = 100
-    """None: Hinton KD over all items; an int: soft labels on the teacher's top-k only (ranking-focused), with
-    the teacher run once per training window. Measured: top-100 at T=1 beat the student trained alone on
+    (0 or None: skip it)."""
+    distill_top_k: int | None = Field(100, ge=1)
+    """0 or None: Hinton KD over all items; an int: soft labels on the teacher's top-k only (ranking-focused),
+    with the teacher run once per training window. Measured: top-100 at T=1 beat the student trained alone on
     ML-100k (SASRec and GRU4Rec) and synthetic GRU4Rec; T=2 over-smooths the teacher's already flat
     next-item distribution (ML-100k SASRec NDCG@10 0.038 vs 0.071 alone)."""
     transfer_items: bool = True
     """Start the distilled student's item table from the teacher's, projected on its top principal directions
     (:func:`tandem.delivery.seqrec_distill.transfer_item_embeddings`) before distilling."""
     gru4rec: bool = True
-    prune_sparsity: float = 0.5
-    n_candidates: int = 100
+    """Also train device-sized GRU4Rec models."""
+    prune_sparsity: float = Field(0.5, ge=0.0, lt=1.0)
+    """Share of the distilled model's weights magnitude pruning removes."""
+    n_candidates: int = Field(100, ge=1)
+    """Candidates a device scores per request (latency)."""
     onnx: bool = True
     """Export each model to ONNX and time it; False skips latency (quick runs, tests)."""
-    latency_repeats: int = 300
-    finetune_users: int = 500
-    finetune_steps: int = 5
-    finetune_lr: float = 1e-3
-    personal_epochs: int = 3
-    personal_examples: int = 3
-    personal_lr: float = 3e-3
-    delta_fraction: float = 0.1
+    latency_repeats: int = Field(300, ge=1)
+    """Timed ONNX Runtime calls per model."""
+    finetune_users: int = Field(500, ge=0)
+    """Devices that fine-tune on their own sequence."""
+    finetune_steps: int = Field(5, ge=1)
+    """Optimiser steps of each device's fine-tuning."""
+    finetune_lr: float = Field(1e-3, gt=0)
+    """Step of each device's fine-tuning."""
+    personal_epochs: int = Field(3, ge=1)
+    """Epochs of the mask / hypernetwork generators."""
+    personal_examples: int = Field(3, ge=1)
+    """Recent examples a device feeds the generators."""
+    personal_lr: float = Field(3e-3, gt=0)
+    """Adam step of the generators."""
+    delta_fraction: float = Field(0.1, gt=0.0, le=1.0)
+    """Share of each changed tensor a delta update sends."""
     cache_dir: str | None = None
-    max_train_minutes: float | None = None
+    """Reuse trained checkpoints from this folder."""
+    max_train_minutes: float | None = Field(None, gt=0)
     """Wall-clock budget of each model's training (None: epochs and early stopping only); the best validation
     epoch so far is kept when it runs out. Part of the checkpoint cache key when set."""
-    threads: int = 1
+    threads: int = Field(1, ge=1)
+    """torch intra-op threads for training."""
     seed: int = 0
-    synthetic: dict[str, Any] = field(default_factory=lambda: {"n_users": 3000, "n_items": 1000, "n_clusters": 20,
+    """Seed of everything random."""
+    synthetic: dict[str, Any] = Field(default_factory=lambda: {"n_users": 3000, "n_items": 1000, "n_clusters": 20,
                                                                "seq_len": 40, "min_seq_len": 5, "follow_prob": 0.5})
+    """Arguments of :func:`tandem.data.make_synthetic_fleet` for the synthetic data set."""
 
-    def __post_init__(self) -> None:
-        if self.dataset not in DATASETS:
-            raise ConfigError(f"BenchConfig: dataset must be one of {DATASETS}, got {self.dataset!r}")
-        for name in ("max_len", "epochs", "patience", "batch_size", "n_candidates", "latency_repeats", "threads",
-                     "personal_epochs", "personal_examples"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"BenchConfig: {name} must be >= 1, got {getattr(self, name)}")
-        if self.max_train_minutes is not None and not self.max_train_minutes > 0:
-            raise ConfigError(f"BenchConfig: max_train_minutes must be None or > 0, got {self.max_train_minutes}")
-        if not 0.0 <= self.alpha <= 1.0 or not (self.logit_kd_alpha is None or 0.0 < self.logit_kd_alpha <= 1.0):
-            raise ConfigError(f"BenchConfig: need 0 <= alpha <= 1 and logit_kd_alpha None or in (0, 1], got "
-                              f"{self.alpha}, {self.logit_kd_alpha}")
-        if self.distill_top_k is not None and self.distill_top_k < 1:
-            raise ConfigError(f"BenchConfig: distill_top_k must be None or >= 1, got {self.distill_top_k}")
-        if not 0 <= self.prune_sparsity < 1 or not 0 < self.delta_fraction <= 1 or self.finetune_users < 0:
-            raise ConfigError("BenchConfig: need 0 <= prune_sparsity < 1, 0 < delta_fraction <= 1, "
-                              "finetune_users >= 0")
+    @field_validator("n_negatives", "distill_top_k", "logit_kd_alpha", mode="before")
+    @classmethod
+    def _zero_is_off(cls, value: Any) -> Any:
+        """0 turns these off (None), as the command line has always read it."""
+        return None if value == 0 else value
 
 
 def load_bench_data(config: BenchConfig) -> SequenceDataset:
@@ -208,7 +220,7 @@ def run_bench(config: BenchConfig | None = None, progress: bool = True,
         def result(partial: bool) -> RunResult:
             summary = {"n_users": data.n_users, "n_items": data.n_items, "n_interactions": data.n_interactions,
                        "n_test_users": int(ctx.split.users.size), **ctx.notes}
-            return RunResult("delivery-bench", {**asdict(config), "data": summary, **({"partial": True} if partial
+            return RunResult("delivery-bench", {**config.to_dict(), "data": summary, **({"partial": True} if partial
                                                                                       else {})},
                              list(records), wall_clock_s=time.perf_counter() - start)
 

@@ -19,46 +19,44 @@ stage is scored on (full-ranking HR@10 / NDCG@10).
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
+from pydantic import Field, model_validator
 
-from tandem.core.errors import ConfigError
+from tandem.recipes._options import RecipeConfig, cli
 from tandem.recipes.demo.stages import DemoContext, run_stages
 from tandem.report.results import RunResult
 
 
-@dataclass(frozen=True)
-class DemoConfig:
+class DemoConfig(RecipeConfig):
     """Sizes and seeds of the demo; the defaults finish well under a minute on two cores."""
 
-    n_users: int = 2000
-    n_items: int = 1000
-    n_clusters: int = 20
-    follow_prob: float = 0.5
-    seq_len: int = 60
-    window: int = 8
-    large_dim: int = 64
-    large_hidden: int = 128
-    small_dim: int = 8
-    small_hidden: int = 16
-    cloud_epochs: int = 4
-    cloud_lr: float = 1e-2
-    cloud_batch_size: int = 512
-    devices_per_round: int = 100
-    rounds: int = 5
-    local_epochs: int = 2
-    local_lr: float = 0.05
-    seed: int = 0
+    n_users: int = Field(2000, ge=50, description="Synthetic users (one device each).",
+                         json_schema_extra=cli("--users"))
+    n_items: int = Field(1000, ge=2, description="Items in the synthetic catalogue.")
+    n_clusters: int = Field(20, ge=1, description="Taste clusters of the synthetic users.")
+    follow_prob: float = Field(0.5, ge=0, le=1, description="Chance that a click follows the user's cluster.")
+    seq_len: int = Field(60, ge=12, description="Clicks per user (split into cloud log, fresh clicks and test).")
+    window: int = Field(8, ge=1, description="Clicks a model reads to predict the next one.")
+    large_dim: int = Field(64, ge=1, description="Embedding width of the cloud's large model.")
+    large_hidden: int = Field(128, ge=1, description="Hidden width of the cloud's large model.")
+    small_dim: int = Field(8, ge=1, description="Embedding width of the device model.")
+    small_hidden: int = Field(16, ge=1, description="Hidden width of the device model.")
+    cloud_epochs: int = Field(4, ge=1, description="Epochs of every cloud-side training stage.")
+    cloud_lr: float = Field(1e-2, gt=0, description="Adam step of the cloud-side training.")
+    cloud_batch_size: int = Field(512, ge=1, description="Batch size of the cloud-side training.")
+    devices_per_round: int = Field(100, ge=2, description="Devices sampled per federated round.")
+    rounds: int = Field(5, ge=1, description="Federated rounds.")
+    local_epochs: int = Field(2, ge=1, description="Epochs each device trains per round.")
+    local_lr: float = Field(0.05, gt=0, description="SGD step of the devices' local training.")
+    seed: int = Field(0, description="Seed of everything random.")
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _fits(self) -> DemoConfig:
         if self.devices_per_round > self.n_users:
-            raise ConfigError(
-                f"DemoConfig: devices_per_round={self.devices_per_round} exceeds n_users={self.n_users}"
-            )
-        if self.seq_len < 12:
-            raise ConfigError(f"DemoConfig: seq_len must be >= 12 to split history/fresh/test, got {self.seq_len}")
+            raise ValueError(f"devices_per_round={self.devices_per_round} exceeds n_users={self.n_users}")
+        return self
 
     @property
     def cloud_cut(self) -> int:
@@ -78,7 +76,7 @@ def run_demo(config: DemoConfig | None = None, progress: bool = True) -> RunResu
     started = time.perf_counter()
     context = DemoContext.build(config, progress=progress)
     stages, rounds = run_stages(context)
-    result = RunResult(kind="demo", config=asdict(config), stages=stages, rounds=rounds)
+    result = RunResult(kind="demo", config=config.to_dict(), stages=stages, rounds=rounds)
     result.wall_clock_s = time.perf_counter() - started
     result.config["n_devices"] = len(context.fleet)
     result.config["test_examples"] = len(context.test_targets)

@@ -18,7 +18,7 @@ import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tandem.core import ClientUpdate, ModelDelivery, decode_state, encode_state
-from tandem.sim.clientdata import PartitionedData
+from tandem.data.clients import PartitionedData
 from tandem.data.synthetic import SyntheticFleet, make_synthetic_fleet
 from tandem.delivery.distill import distill_next_item
 from tandem.federated.strategy import ClientResult, get_strategy

@@ -1,52 +1,80 @@
-"""``tandem device``: run device agents against a server (the only place agent options are read from argv)."""
+"""``tandem device``: run device agents against a server (the only place agent options are read from argv).
+
+Its options are the fields of :class:`DeviceFleetConfig`.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated
 
 import typer
+from pydantic import Field
+
+from tandem.core.errors import ConfigError, TandemError
+from tandem.recipes._options import Overrides, RecipeConfig, build_config, cli, config_options, fail
 
 device_app = typer.Typer(add_completion=False, help="Run device agents against a tandem server.")
 
 
+class DeviceFleetConfig(RecipeConfig):
+    """Everything ``tandem device`` is told: where the server is and what the agents do."""
+
+    server: str = "http://127.0.0.1:8000"
+    """Server URL."""
+    devices: int = Field(1, ge=1, le=1000)
+    """Agents to run in this process."""
+    enroll_key: str = Field("", repr=False, json_schema_extra=cli("--enroll-key", envvar="TANDEM_ENROLL_KEY"))
+    """Enrollment key (or admin token)."""
+    rounds: int = Field(3, ge=0)
+    """Federated rounds each agent answers before exiting."""
+    model: str = "small"
+    """Model id to run."""
+    public_key: str | None = None
+    """Pinned server signing key (base64)."""
+    offset: int = Field(0, ge=0)
+    """Agent i holds demo client offset + i."""
+    features: int = Field(32, ge=1)
+    """Demo task: input features."""
+    classes: int = Field(10, ge=2)
+    """Demo task: classes."""
+    seed: int = 0
+    """Demo task seed."""
+    threshold: float = Field(0.8, ge=0.0, le=1.0)
+    """Confidence below which to ask the cloud."""
+    duration: float = Field(600.0, ge=1.0)
+    """Give up after this many seconds."""
+    retries: int = Field(6, ge=0)
+    """Retries (with exponential backoff) of a failed request."""
+
+
 @device_app.callback(invoke_without_command=True)
-def device(
-    server: Annotated[str, typer.Option(help="Server URL.")] = "http://127.0.0.1:8000",
-    devices: Annotated[int, typer.Option(min=1, max=1000, help="Agents to run in this process.")] = 1,
-    enroll_key: Annotated[str, typer.Option(envvar="TANDEM_ENROLL_KEY", help="Enrollment key (or admin token).")] = "",
-    rounds: Annotated[int, typer.Option(min=0, help="Federated rounds each agent answers before exiting.")] = 3,
-    model: Annotated[str, typer.Option(help="Model id to run.")] = "small",
-    public_key: Annotated[str | None, typer.Option(help="Pinned server signing key (base64).")] = None,
-    offset: Annotated[int, typer.Option(min=0, help="Agent i holds demo client offset + i.")] = 0,
-    features: Annotated[int, typer.Option(min=1, help="Demo task: input features.")] = 32,
-    classes: Annotated[int, typer.Option(min=2, help="Demo task: classes.")] = 10,
-    seed: Annotated[int, typer.Option(help="Demo task seed.")] = 0,
-    threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="Confidence below which to ask the cloud.")] = 0.8,
-    duration: Annotated[float, typer.Option(min=1.0, help="Give up after this many seconds.")] = 600.0,
-    retries: Annotated[int, typer.Option(min=0, help="Retries (with exponential backoff) of a failed request.")] = 6,
-) -> None:
+@config_options(DeviceFleetConfig)
+def device(overrides: Overrides) -> None:
     """Run N agents: enroll, pull + verify the model, collaborative inference, federated rounds."""
     import torch
 
     from tandem.recipes.device.fleet import run_fleet
     from tandem.recipes.serve.demo import DemoTask
 
+    try:
+        config = build_config(DeviceFleetConfig, overrides)
+    except TandemError as exc:
+        raise fail(exc) from None
+    if not config.enroll_key:
+        raise fail(ConfigError("give --enroll-key (or set TANDEM_ENROLL_KEY)"))
     torch.set_num_threads(1)
-    if not enroll_key:
-        raise typer.BadParameter("give --enroll-key (or set TANDEM_ENROLL_KEY)")
     report = run_fleet(
-        server,
-        devices,
-        enroll_key=enroll_key,
-        rounds=rounds,
-        model_id=model,
-        offset=offset,
-        task=DemoTask(features, classes, seed),
-        public_key=public_key,
-        duration_s=duration,
-        threshold=threshold,
-        retries=retries,
+        config.server,
+        config.devices,
+        enroll_key=config.enroll_key,
+        rounds=config.rounds,
+        model_id=config.model,
+        offset=config.offset,
+        task=DemoTask(config.features, config.classes, config.seed),
+        public_key=config.public_key,
+        duration_s=config.duration,
+        threshold=config.threshold,
+        retries=config.retries,
     )
     summary = {
         "devices": len(report.devices),

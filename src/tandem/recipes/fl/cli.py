@@ -1,9 +1,11 @@
 """``tandem fl``: run a federated simulation from a YAML config (the only place that reads it).
 
 The config is validated by :class:`FLConfig` (pydantic); any mistake is a :class:`ConfigError` naming
-the file and the field. Example configs live in ``examples/fl/``::
+the file and the field. Every field is also an option that overrides the file (nested fields joined by
+``-``: ``--rounds 5``, ``--strategy-name fedprox``, ``--strategy-kwargs '{"mu": 0.1}'``, ``--local-lr 0.1``).
+Example configs live in ``examples/fl/``::
 
-    tandem fl run examples/fl/fedavg_digits.yaml
+    tandem fl run examples/fl/fedavg_digits.yaml --rounds 5
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tandem.core.errors import ConfigError, TandemError
+from tandem.recipes._options import Overrides, build_config, config_options, fail
 
 fl_app = typer.Typer(name="fl", help="Federated learning (device -> cloud) simulations.", no_args_is_help=True)
 
@@ -27,51 +30,68 @@ def _fl() -> None:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
 class DatasetConfig(_Strict):
     """``digits``, ``wine``, ``breast_cancer``, ``iris`` (scikit-learn's shipped sets) or ``synthetic``."""
 
     name: Literal["digits", "wine", "breast_cancer", "iris", "synthetic"] = "digits"
+    """The data set."""
     test_size: float = Field(0.2, gt=0, lt=1)
+    """Share of the rows held out for the global test."""
     standardize: bool | None = Field(None, description="z-score features on the train split (default: not digits)")
-    # synthetic population only
     n_features: int = Field(64, ge=1)
+    """Synthetic population: features."""
     n_classes: int = Field(10, ge=2)
+    """Synthetic population: classes."""
     min_size: int = Field(5, ge=0)
+    """Synthetic population: fewest examples of a client."""
     max_size: int = Field(25, ge=1)
+    """Synthetic population: most examples of a client."""
     noise: float = Field(1.0, ge=0)
+    """Synthetic population: feature noise."""
 
 
 class PartitionConfig(_Strict):
     kind: Literal["dirichlet", "iid"] = "dirichlet"
+    """How the rows are dealt to clients."""
     alpha: float = Field(0.5, gt=0, description="Dirichlet concentration (label skew; small = non-IID)")
     local_eval_fraction: float = Field(0.0, ge=0, lt=1, description="share of each client's rows held out")
 
 
 class StrategyConfig(_Strict):
     name: str = "fedavg"
+    """Registered strategy name (fedavg, fedprox, scaffold, ...)."""
     kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Keyword arguments of the strategy."""
 
 
 class LocalConfig(_Strict):
     lr: float = Field(0.05, gt=0)
+    """Clients' local SGD step."""
     epochs: int = Field(1, ge=1)
+    """Clients' local epochs per round."""
     batch_size: int = Field(16, ge=1)
+    """Clients' local batch size."""
 
 
 class ModelConfig(_Strict):
     hidden: list[int] = Field(default_factory=lambda: [64])
+    """Hidden widths of the MLP."""
     activation: Literal["relu", "tanh", "gelu", "sigmoid"] = "relu"
+    """Activation between the MLP's layers."""
     seed: int = 0
+    """Seed of the initial weights."""
 
 
 class FleetConfig(_Strict):
     deadline_s: float | None = Field(None, gt=0, description="round deadline; late devices are dropped")
     availability: bool = Field(False, description="select among devices that are online this round")
     dropout: float = Field(0.0, ge=0, lt=1)
+    """Chance that a selected device drops out of a round."""
     seed: int = 0
+    """Seed of the sampled device profiles."""
 
 
 class FLConfig(_Strict):
@@ -80,23 +100,34 @@ class FLConfig(_Strict):
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     partition: PartitionConfig = Field(default_factory=PartitionConfig)
     clients: int = Field(100, ge=1)
+    """Clients in the population."""
     per_round: int = Field(10, ge=1)
+    """Clients selected per round."""
     rounds: int = Field(50, ge=1)
+    """Federated rounds."""
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
     local: LocalConfig = Field(default_factory=LocalConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     fleet: FleetConfig | None = None
     runtime: Literal["auto", "batched", "sequential", "ray"] = "auto"
+    """How client training runs."""
     ray_workers: int = Field(2, ge=1)
+    """Ray workers (runtime ray)."""
     codec: str | None = "fp32"
+    """Codec of the payloads on the wire (None: no encoding)."""
     threads: int | None = Field(
         1, ge=1, description="torch intra-op threads (None: torch's default); per-client tensors are small"
     )
     seed: int = 0
+    """Seed of everything random."""
     output: Path = Path("tandem-results/fl.json")
+    """Where the metrics JSON goes."""
     checkpoint_dir: Path | None = None
+    """Folder of the round checkpoints (None: none)."""
     checkpoint_every: int = Field(1, ge=1)
+    """Rounds between checkpoints."""
     resume: bool = False
+    """Resume from the last checkpoint in checkpoint_dir."""
 
     @model_validator(mode="after")
     def _per_round_fits(self) -> FLConfig:
@@ -107,8 +138,9 @@ class FLConfig(_Strict):
         return self
 
 
-def load_config(path: str | Path) -> FLConfig:
-    """Read and validate a YAML config; ConfigError names the file and every bad field."""
+def load_config(path: str | Path, overrides: Overrides | None = None) -> FLConfig:
+    """Read and validate a YAML config, ``overrides`` (the command's options) on top; ConfigError names the
+    file, the option and every bad field."""
     import yaml
 
     path = Path(path)
@@ -120,15 +152,7 @@ def load_config(path: str | Path) -> FLConfig:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of fields, got {type(raw).__name__}")
-    try:
-        return FLConfig.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(config)'}: {err['msg']}"
-            + (f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], dict) else "")
-            for err in exc.errors()
-        )
-        raise ConfigError(f"{path}: invalid config: {problems}") from None
+    return build_config(FLConfig, overrides, base=raw, where=str(path))
 
 
 def build_simulation(config: FLConfig, *, progress: bool = True) -> Any:
@@ -138,7 +162,7 @@ def build_simulation(config: FLConfig, *, progress: bool = True) -> Any:
     from torch import nn
 
     from tandem.data.arrays import train_test_split_indices
-    from tandem.sim.clientdata import PartitionedData, SyntheticClients
+    from tandem.data.clients import PartitionedData, SyntheticClients
     from tandem.data.partition import dirichlet_partition, iid_partition
     from tandem.data.sklearn_sets import load_sklearn
     from tandem.federated.strategy import LocalObjective
@@ -247,17 +271,18 @@ def _subclasses(cls: type) -> list[type]:
 
 
 @fl_app.command("run")
+@config_options(FLConfig)
 def run(
-    config: Annotated[Path, typer.Argument(help="YAML config (see examples/fl/).")],
+    overrides: Overrides,
+    config: Annotated[Path, typer.Argument(help="YAML config (see examples/fl/); options override its fields.")],
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result JSON to stdout.")] = False,
 ) -> None:
     """Run the federated simulation a YAML config describes; per-round metrics go to its output JSON."""
     from rich.console import Console
 
-    console = Console(stderr=True)
     try:
-        cfg = load_config(config)
+        cfg = load_config(config, overrides)
         sim = build_simulation(cfg, progress=progress and not as_json)
         try:
             result = sim.run(resume=cfg.resume)
@@ -265,8 +290,7 @@ def run(
             if hasattr(sim.runtime, "shutdown"):
                 sim.runtime.shutdown()
     except TandemError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(code=2) from None
+        raise fail(exc) from None
     body = {**result.to_dict(), "config_file": str(config), "settings": cfg.model_dump(mode="json")}
     cfg.output.parent.mkdir(parents=True, exist_ok=True)
     cfg.output.write_text(json.dumps(body, indent=1))

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tandem.core.errors import ConfigError, DataNotFoundError
-from tandem.sim.clientdata import PartitionedData
+from tandem.data.clients import PartitionedData
 from tandem.federated.strategy import LocalObjective, get_strategy
 from tandem.sim.engine import ClassificationEval, FederatedResult, FederatedSimulation
 from tandem.sim.selection import ScheduleSelector

@@ -1,13 +1,17 @@
-"""``tandem report RESULTS... --out report.html``: one self-contained HTML page comparing result files."""
+"""``tandem report RESULTS... --out report.html``: one self-contained HTML page comparing result files.
+
+Its argument and options are the fields of :class:`ReportConfig`.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
 import typer
+from pydantic import Field
 
 from tandem.core.errors import TandemError
+from tandem.recipes._options import Overrides, RecipeConfig, build_config, cli, config_options, fail
 
 report_app = typer.Typer(
     name="report",
@@ -18,27 +22,30 @@ report_app = typer.Typer(
 )
 
 
+class ReportConfig(RecipeConfig):
+    """The files to compare and where the page goes."""
+
+    results: list[Path] = Field(min_length=1, json_schema_extra=cli(argument=True))
+    """Result JSON files (tandem demo, tandem fl run, benchmarks); each is one run."""
+    out: Path = Field(Path("report.html"), json_schema_extra=cli("--out", "-o"))
+    """Where to write the HTML report."""
+    title: str = "tandem report"
+    """Title at the top of the page."""
+
+
 @report_app.callback(invoke_without_command=True)
-def report(
-    results: Annotated[
-        list[Path],
-        typer.Argument(help="Result JSON files (tandem demo, tandem fl run, benchmarks); each is one run."),
-    ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the HTML report.")] = Path("report.html"),
-    title: Annotated[str, typer.Option(help="Title at the top of the page.")] = "tandem report",
-) -> None:
+@config_options(ReportConfig)
+def report(overrides: Overrides) -> None:
     """Compare RESULTS side by side: configuration, four-axis tables, learning curves, Pareto fronts, tiers.
 
     The page needs no network to open (inline CSS and SVG plots). A bad input file is named in the
     error and nothing is written.
     """
-    from rich.console import Console
-
     from tandem.report.html import write_report
 
     try:
-        path = write_report(results, out, title=title)
+        config = build_config(ReportConfig, overrides)
+        path = write_report(config.results, config.out, title=config.title)
     except TandemError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(code=2) from None
+        raise fail(exc) from None
     typer.echo(f"report written to {path}")

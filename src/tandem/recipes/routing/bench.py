@@ -93,7 +93,7 @@ def learn_value_model(setup: BenchSetup, *, rounds: int = 2, progress: bool = Fa
     model, report = fit_request_value(data.features, data.gains, groups=data.users, seed=cfg.seed,
                                       members=cfg.value_members)
     for extra in range(1, rounds):
-        policy = _calibrated(LearnedValuePolicy(model), 0.2, setup, data).policy
+        policy = _calibrated(LearnedValuePolicy(model), cfg.value_refit_rate, setup, data).policy
         own = sim.run(policy, log=True, description=f"log learned (round {extra + 1})", **horizon).log
         if own is not None:
             data = _concat([data, own])
@@ -105,7 +105,7 @@ def learn_value_model(setup: BenchSetup, *, rounds: int = 2, progress: bool = Fa
 def _calibrated(policy: RequestPolicy, target: float, setup: BenchSetup, data: StepLog) -> Calibration:
     reference = policy.scores(signals_from_features(data.features)) if policy.knob == "threshold" else None
     return calibrate(policy, target, lambda p: setup.log_sim.run(p).request_rate, reference_scores=reference,
-                     tol=max(0.005, 0.05 * target), max_iter=int(setup.config.extra.get("calibrate_iters", 6)))
+                     tol=max(0.005, 0.05 * target), max_iter=setup.config.calibrate_iters)
 
 
 def _base_policy(name: str, model: RequestValueModel, seed: int) -> RequestPolicy:
@@ -147,14 +147,15 @@ def _max_device_rate(sim: StreamSimulator, requested: np.ndarray | None) -> floa
 
 
 def _combiner_rows(sim: StreamSimulator, config: RouteBenchConfig, metric: str) -> list[dict[str, Any]]:
-    """Each combiner at never / periodic(5) / random(20%) / always on the eval users."""
+    """Each combiner at never / periodic(5) / random(``comparison_rate``) / always on the eval users."""
     combiners = {"small": get_combiner("small"), "cloud list": get_combiner("cloud"),
                  f"fusion w={config.fusion_weight}": get_combiner("fusion", weight=config.fusion_weight),
                  "rerank (EdgeRec-style)": get_combiner("rerank")}
     if getattr(sim.combiner, "age_weights", None):  # the bench's own age-aware fusion (fitted on log users)
         combiners["fusion, w by answer age"] = sim.combiner
     policies = {"never": get_policy("never"), "periodic(5)": get_policy("periodic", period=5),
-                "random 20%": get_policy("random", rate=0.2), "always": get_policy("always")}
+                f"random {config.comparison_rate:.0%}": get_policy("random", rate=config.comparison_rate),
+                "always": get_policy("always")}
     rows = []
     for name, combiner in combiners.items():
         variant = sim.with_combiner(combiner)
@@ -176,7 +177,7 @@ def run_bench(config: RouteBenchConfig, *, progress: bool = False, setup: BenchS
     ev.keep_steps = True
     never, always = ev.run(get_policy("never")), ev.run(get_policy("always"))
     gap = always.metrics[metric] - never.metrics[metric]
-    model, report, data = learn_value_model(setup, rounds=int(config.extra.get("value_rounds", 2)), progress=progress)
+    model, report, data = learn_value_model(setup, rounds=config.value_rounds, progress=progress)
     points: list[PolicyPoint] = []
     with progress_bar(progress) as bar:
         task = bar.add_task("calibrate + replay policies", total=len(config.policies) * len(config.rates))
@@ -195,9 +196,9 @@ def run_bench(config: RouteBenchConfig, *, progress: bool = False, setup: BenchS
                         description="eval random at cap")
     quality = quality_points(setup, model, data, at_cap, never.metrics[metric], gap, metric)
     _intervals(points, quality, never, always, at_cap,
-               PairedBootstrap(ev.streams.step_user, config.k, n_boot=int(config.extra.get("bootstrap", 1000)),
+               PairedBootstrap(ev.streams.step_user, config.k, n_boot=config.bootstrap,
                                seed=config.seed))
-    budget = _budget_rows(ev, model, points, 0.2, never.metrics[metric], gap, metric)
+    budget = _budget_rows(ev, model, points, config.comparison_rate, never.metrics[metric], gap, metric)
     combiners = _combiner_rows(ev, config, metric)
     value_report = {"best_epoch": report.best_epoch, "captured_gain_valid": report.captured,
                     "n_train": report.n_train, "n_valid": report.n_valid, "member_epochs": report.member_epochs,

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
+from pydantic import Field, model_validator
 
-from tandem.core.errors import ConfigError
 from tandem.data.movielens import load_movielens_100k
 from tandem.data.paths import dataset_dir
 from tandem.data.sequences import SequenceDataset, load_s3rec
@@ -28,6 +28,7 @@ from tandem.fleet.sampling import sample_fleet
 from tandem.models.seqrec import SequentialRecommender, build_seqrec
 from tandem.models.seqrec_data import leave_one_out_split
 from tandem.models.seqrec_training import fit_seqrec
+from tandem.recipes._options import RecipeConfig, cli
 from tandem.routing.anticipate import Anticipation
 from tandem.routing.combine import get_combiner
 from tandem.routing.scorers import CloudTable, FactorizedDevice, ModelCloud
@@ -35,78 +36,99 @@ from tandem.routing.staleness import fit_fusion_weights
 from tandem.routing.stream import StreamSimulator
 from tandem.routing.streams import Streams, UserSplit, split_users
 
-DATASETS = ("ml-100k", "beauty", "synthetic")
-AGE_FIT = ("all", "stale", "off")
-"""Fusion weight by answer age, fitted on the log users: for every age, for ages >= 1 only (age 0 keeps
-``fusion_weight``), or not at all (one weight for every age)."""
 
-
-@dataclass
-class RouteBenchConfig:
+class RouteBenchConfig(RecipeConfig):
     """Knobs of ``tandem route bench`` (defaults are the published run)."""
 
-    dataset: str = "ml-100k"
+    dataset: Literal["ml-100k", "beauty", "synthetic"] = "ml-100k"
+    """The data set whose users' streams are replayed."""
     data_root: str | None = None
-    arch: str = "sasrec"
-    max_len: int = 50
-    n_candidates: int = 100
-    anticipate: int = 300
-    anticipate_len: int = 30
-    anticipate_pool: int = 0
-    combiner: str = "fusion"
-    fusion_weight: float = 0.5
-    fusion_age_fit: str = "all"
-    fusion_max_age: int = 16
-    rates: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.5)
+    """Data root (default: $TANDEM_DATA or ../shared/data)."""
+    arch: Literal["sasrec", "gru4rec"] = "sasrec"
+    """Architecture of both the large and the small model."""
+    max_len: int = Field(50, ge=1)
+    """Longest history a model reads."""
+    n_candidates: int = Field(100, ge=1)
+    """Candidates in each cloud answer."""
+    anticipate: int = Field(300, ge=0)
+    """Anticipated clicks per cloud answer: the cloud also sends its answer after each of its top N items (0: the
+    candidate list alone)."""
+    anticipate_len: int = Field(30, ge=1)
+    """Candidates in each anticipated answer."""
+    anticipate_pool: int = Field(0, ge=0)
+    """Choose each anticipated answer among the cloud's best P items for the history alone (fewer cloud FLOPs on a
+    large catalogue); 0: among every item."""
+    combiner: Literal["small", "cloud", "fusion", "rerank"] = "fusion"
+    """How the device combines its own ranking with the cloud's answer."""
+    fusion_weight: float = Field(0.5, ge=0.0, le=1.0)
+    """Weight of the cloud in fusion."""
+    fusion_age_fit: Literal["all", "stale", "off"] = "all"
+    """Fusion: fit the cloud's weight per answer age on the log users: all (every age), stale (ages >= 1; fresh
+    answers keep fusion_weight) or off (one weight for all ages)."""
+    fusion_max_age: int = Field(16, ge=0)
+    """Fusion: oldest answer age with its own weight."""
+    rates: tuple[float, ...] = Field((0.05, 0.1, 0.2, 0.3, 0.5), min_length=1)
+    """Target request rates of the curve, each strictly between 0 and 1."""
     policies: tuple[str, ...] = ("periodic", "random", "confidence", "inconsistency", "learned")
-    log_rates: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.5)
-    value_horizon: int = 8
-    value_discount: float = 0.8
-    value_members: int = 5
-    quality_targets: tuple[float, ...] = (0.8, 0.85, 0.9)
-    quality_cap: float = 0.2
+    """Policies to calibrate."""
+    log_rates: tuple[float, ...] = Field((0.05, 0.1, 0.2, 0.3, 0.5), min_length=1)
+    """Random request rates logged on the log users to train the value model, each in (0, 1]."""
+    value_horizon: int = Field(8, ge=1)
+    """Steps over which a request's gain is counted."""
+    value_discount: float = Field(0.8, gt=0.0, le=1.0)
+    """Discount per step of a request's later gains."""
+    value_members: int = Field(5, ge=1)
+    """Networks averaged in the value model."""
+    value_rounds: int = Field(2, ge=1)
+    """Fits of the value model: the first on random logs, each further one adds the learned policy's own logs."""
+    value_refit_rate: float = Field(0.2, gt=0.0, lt=1.0)
+    """Request rate the learned policy is calibrated to while logging its own data for a refit."""
+    calibrate_iters: int = Field(6, ge=1)
+    """Most replays of the log users when calibrating a policy to a rate."""
+    quality_targets: tuple[float, ...] = Field((0.8, 0.85, 0.9), json_schema_extra=cli("--quality-target"))
+    """Also calibrate the learned policy to these shares of the never->always gap (fewest requests, on log users),
+    each in (0, 1]; empty: skip."""
+    quality_cap: float = Field(0.2, gt=0.0, le=1.0)
+    """Request-rate cap of the quality-target runs."""
+    quality_iters: int = Field(7, ge=1)
+    """Most replays of the log users when calibrating to a quality target."""
+    comparison_rate: float = Field(0.2, gt=0.0, lt=1.0)
+    """Request rate of the budget-control rows and of the combiners' random-policy column."""
+    bootstrap: int = Field(1000, ge=1)
+    """Resamples of the paired bootstrap behind every interval."""
     fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
-    epochs: int = 200
-    patience: int = 5
-    max_train_seconds: float = 1200.0
-    max_users: int | None = None
-    synthetic_users: int = 3000
-    cloud_gflops: float = 1000.0
-    k: int = 10
+    """Shares of the users in the train, log and eval roles."""
+    epochs: int = Field(200, ge=1)
+    """Most training epochs per model."""
+    patience: int = Field(5, ge=1)
+    """Epochs without validation gain before a model's training stops."""
+    max_train_seconds: float = Field(1200.0, ge=1.0, json_schema_extra=cli("--train-seconds"))
+    """Wall-clock budget of each model's training."""
+    max_users: int | None = Field(None, ge=10)
+    """Cap log and eval users (quick runs)."""
+    synthetic_users: int = Field(3000, ge=10)
+    """Users of the synthetic data set."""
+    cloud_gflops: float = Field(1000.0, gt=0)
+    """The cloud's compute, for its latency."""
+    k: int = Field(10, ge=1)
+    """Cut-off of NDCG@k and HR@k."""
     seed: int = 0
+    """Seed of everything random."""
     cache_dir: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    """Trained-model cache (default of ``tandem route bench``: <out>/cache)."""
 
-    def __post_init__(self) -> None:
-        if self.dataset not in DATASETS:
-            raise ConfigError(f"route bench: unknown dataset {self.dataset!r}; choose from {DATASETS}")
-        if not self.rates or any(not 0.0 < r < 1.0 for r in self.rates):
-            raise ConfigError(f"route bench: rates must lie strictly between 0 and 1, got {self.rates}")
-        if any(not 0.0 < r <= 1.0 for r in self.log_rates) or not self.log_rates:
-            raise ConfigError(f"route bench: log_rates must lie in (0, 1], got {self.log_rates}")
-        if self.value_horizon < 1 or not 0.0 < self.value_discount <= 1.0:
-            raise ConfigError(f"route bench: need value_horizon >= 1 and 0 < value_discount <= 1, got "
-                              f"{self.value_horizon}, {self.value_discount}")
-        if any(not 0.0 < q <= 1.0 for q in self.quality_targets) or not 0.0 < self.quality_cap <= 1.0:
-            raise ConfigError(f"route bench: quality targets must lie in (0, 1] and quality_cap in (0, 1], got "
-                              f"{self.quality_targets}, {self.quality_cap}")
-        if self.value_members < 1:
-            raise ConfigError(f"route bench: value_members must be >= 1, got {self.value_members}")
-        if self.fusion_age_fit not in AGE_FIT:
-            raise ConfigError(f"route bench: fusion_age_fit must be one of {AGE_FIT}, got {self.fusion_age_fit!r}")
-        if self.fusion_max_age < 0:
-            raise ConfigError(f"route bench: fusion_max_age must be >= 0, got {self.fusion_max_age}")
-        if self.anticipate < 0 or self.anticipate_len < 1:
-            raise ConfigError(f"route bench: need anticipate >= 0 and anticipate_len >= 1, got {self.anticipate}, "
-                              f"{self.anticipate_len}")
+    @model_validator(mode="after")
+    def _consistent(self) -> RouteBenchConfig:
+        if any(not 0.0 < r < 1.0 for r in self.rates):
+            raise ValueError(f"rates must lie strictly between 0 and 1, got {self.rates}")
+        if any(not 0.0 < r <= 1.0 for r in self.log_rates):
+            raise ValueError(f"log_rates must lie in (0, 1], got {self.log_rates}")
+        if any(not 0.0 < q <= 1.0 for q in self.quality_targets):
+            raise ValueError(f"quality targets must lie in (0, 1], got {self.quality_targets}")
         if self.anticipate_pool and self.anticipate_pool < self.anticipate_len:
-            raise ConfigError(f"route bench: anticipate_pool must be 0 (every item) or >= anticipate_len "
-                              f"({self.anticipate_len}), got {self.anticipate_pool}")
-        if self.max_users is not None and self.max_users < 10:
-            raise ConfigError(f"route bench: max_users must be >= 10, got {self.max_users}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+            raise ValueError(f"anticipate_pool must be 0 (every item) or >= anticipate_len ({self.anticipate_len}), "
+                             f"got {self.anticipate_pool}")
+        return self
 
 
 def load_dataset(config: RouteBenchConfig) -> SequenceDataset:

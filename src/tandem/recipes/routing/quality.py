@@ -79,7 +79,7 @@ def quality_points(setup: BenchSetup, model: RequestValueModel, data: StepLog, r
     points = []
     for target in cfg.quality_targets:
         cal = calibrate_to_quality(base, target, measure, reference_scores=reference, max_rate=cfg.quality_cap,
-                                   max_iter=int(cfg.extra.get("quality_iters", 7)))
+                                   max_iter=cfg.quality_iters)
         run = setup.eval_sim.run(cal.policy, description=f"eval learned, quality target {target:.0%}")
         mine = gain_per_request(run, eval_never, metric) or 0.0
         ratio = mine / baseline if baseline and baseline > 0 else None

@@ -119,7 +119,7 @@ def summary_tables(o: BenchOutcome) -> list[Table]:
         budget.add_row(b["case"], f"{b['request_rate']:.3f}", f"{b[o.metric]:.4f}", f"{b['recovered']:.1%}",
                        f"{b['max_device_rate']:.3f}")
     comb = Table(title=f"{o.config.dataset}: combining large and small ({o.metric.upper()}, eval users)")
-    labels = ["never", "periodic(5)", "random 20%", "always"]
+    labels = ["never", "periodic(5)", f"random {o.config.comparison_rate:.0%}", "always"]
     comb.add_column("combiner")
     for label in labels:
         comb.add_column(label, justify="right")

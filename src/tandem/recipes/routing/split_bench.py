@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import Field
 from rich.table import Table
 
 from tandem.fleet.sampling import sample_fleet
 from tandem.fleet.tiers import DEFAULT_MIX, get_tier
+from tandem.recipes._options import RecipeConfig
 from tandem.report.results import RunResult, StageRecord
 from tandem.routing.split import choose_partition, partition_costs, profile_stages
 from tandem.routing.split_run import measure_partitions, split_cnn
@@ -32,11 +34,26 @@ class SplitOutcome:
     tensor_bytes: list[int]
     max_abs_diff: float
     input_size: int
+    fleet_size: int = 0
 
 
-def run_split_bench(input_size: int = 224, *, cloud_gflops: float = 1000.0, fleet_size: int = 10000,
-                    seed: int = 0) -> SplitOutcome:
+class SplitBenchConfig(RecipeConfig):
+    """Knobs of ``tandem route split``."""
+
+    input_size: int = Field(224, ge=32)
+    """Side of the square RGB image the CNN reads."""
+    cloud_gflops: float = Field(1000.0, gt=0)
+    """The cloud's compute, for its half's latency."""
+    fleet_size: int = Field(10000, ge=1)
+    """Sampled devices whose chosen partitions are counted."""
+    seed: int = 0
+    """Seed of the CNN's weights, the input and the fleet."""
+
+
+def run_split_bench(config: SplitBenchConfig | None = None) -> SplitOutcome:
     """Plan and measure the partitions of :func:`split_cnn` for every tier's median device and a fleet."""
+    config = config or SplitBenchConfig()
+    input_size, cloud_gflops, fleet_size, seed = config.input_size, config.cloud_gflops, config.fleet_size, config.seed
     stages = split_cnn(seed=seed)
     names = ("stem", *(f"block{i + 1}" for i in range(len(stages) - 3)), "pool", "classifier")
     x = torch.randn(1, 3, input_size, input_size, generator=torch.Generator().manual_seed(seed))
@@ -63,7 +80,7 @@ def run_split_bench(input_size: int = 224, *, cloud_gflops: float = 1000.0, flee
     counts = {kind: {labels[i]: int(c) for i, c in enumerate(np.bincount(choose_partition(c), minlength=len(labels)))
                      if c} for kind, c in (("latency", lat), ("energy", en))}
     return SplitOutcome(rows, counts, names, [float(f) for f in planned.flops], [int(b) for b in planned.tensor_bytes],
-                        float(check.max_abs_diff.max()), input_size)
+                        float(check.max_abs_diff.max()), input_size, fleet_size)
 
 
 def partition_label(p: int, names: tuple[str, ...]) -> str:

@@ -1,7 +1,7 @@
 """The embedded demo task of ``tandem serve --demo`` and ``tandem device``: no download needed.
 
 Both sides derive the same task from ``(n_features, n_classes, seed)``: a population of
-:class:`~tandem.sim.clientdata.SyntheticClients` (device ``d`` holds client ``d``'s examples), a small MLP
+:class:`~tandem.data.clients.SyntheticClients` (device ``d`` holds client ``d``'s examples), a small MLP
 for devices, and a larger MLP for the cloud trained briefly on the population's central set.
 """
 
@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tandem.sim.clientdata import SyntheticClients
+from tandem.data.clients import SyntheticClients
 from tandem.device.modelspec import build_model, mlp_spec
 
 

@@ -15,68 +15,96 @@ Evaluation is always the 872 GLUE dev sentences (the test split has no labels).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import Field, model_validator
 
 from tandem.core.errors import ConfigError
 from tandem.data.sst2 import TextDataset
+from tandem.recipes._options import RecipeConfig
 
 DEFAULT_RATES = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
-@dataclass(frozen=True)
-class TextBenchConfig:
+class TextBenchConfig(RecipeConfig):
     """Every knob of ``tandem text bench`` (defaults = the published run)."""
 
     data: str | None = None
-    n_labeled: int = 8000
-    n_log: int = 3000
-    n_user_rows: int = 16000
-    n_pool: int | None = None
-    n_buckets: int = 2**18
-    max_n: int = 2
-    head_hidden: int | None = 256
-    head_epochs: int = 20
-    small_epochs: int = 30
-    small_lr: float = 0.05
-    distill_epochs: int = 10
-    distill_lr: float = 0.02
+    """SST-2 folder (default: $TANDEM_DATA/sst2 or ../shared/data)."""
+    n_labeled: int = Field(8000, ge=1)
+    """Cloud's labelled training rows."""
+    n_log: int = Field(3000, ge=1)
+    """Labelled rows held out as logged traffic (the learned policy's training data)."""
+    n_user_rows: int = Field(16000, ge=1)
+    """Users' private labelled rows (federated)."""
+    n_pool: int | None = Field(None, ge=0)
+    """Unlabeled rows the cloud distils on (default: every remaining row)."""
+    n_buckets: int = Field(2**18, ge=2)
+    """Hash buckets of the device's n-gram features."""
+    max_n: int = Field(2, ge=1)
+    """Longest n-gram the device model reads."""
+    head_hidden: int | None = Field(256, ge=1)
+    """Hidden width of the cloud's MLP head (None: linear)."""
+    head_epochs: int = Field(20, ge=1)
+    """Epochs of the cloud head."""
+    small_epochs: int = Field(30, ge=1)
+    """Most epochs of the labels-only small model."""
+    small_lr: float = Field(0.05, gt=0)
+    """Step of the labels-only small model."""
+    distill_epochs: int = Field(10, ge=1)
+    """Most epochs of distillation."""
+    distill_lr: float = Field(0.02, gt=0)
+    """Step of distillation."""
     budgets: tuple[int, ...] = (1000, 2000, 4000)
-    temperature: float = 1.0
-    n_users: int = 500
-    user_alpha: float = 1.0
+    """Label budgets of the distillation sweep, each in 1..n_labeled; empty: skip the sweep."""
+    temperature: float = Field(1.0, gt=0)
+    """Distillation temperature."""
+    n_users: int = Field(500, ge=1)
+    """Simulated users."""
+    user_alpha: float = Field(1.0, gt=0)
+    """Beta concentration of the users' sentiment skew."""
     fed_strategy: str = "fedavg"
+    """Federated strategy (fedavg, fedprox, ...)."""
     fed_rule: str | None = None
-    fed_rounds: int = 20
-    fed_clients: int = 50
-    fed_lr: float = 0.1
+    """Robust aggregation rule around the strategy (median, trimmed_mean, krum, multikrum, norm_clip)."""
+    fed_rounds: int = Field(20, ge=1)
+    """Federated rounds."""
+    fed_clients: int = Field(50, ge=1)
+    """Users per federated round."""
+    fed_lr: float = Field(0.1, gt=0)
+    """Users' local step."""
     fed_codec: str = "fp16"
+    """Codec of the users' updates."""
     rates: tuple[float, ...] = DEFAULT_RATES
-    headline_rate: float = 0.3
-    random_repeats: int = 20
-    latency_repeats: int = 3
+    """Request rates of the cascade's curve, ascending strictly from 0 to 1."""
+    headline_rate: float = Field(0.3, gt=0.0, lt=1.0)
+    """The request rate the headline numbers are read at."""
+    random_repeats: int = Field(20, ge=1)
+    """Seeds the random policy is averaged over."""
+    latency_repeats: int = Field(3, ge=1)
+    """Timed passes over the dev sentences on the device."""
     reference: bool = True
+    """Also train both models on all labels, for context."""
     seed: int = 0
-    cache_dir: str | None = field(default=None, repr=False)
+    """Seed of everything random."""
+    cache_dir: str | None = Field(None, repr=False)
+    """Embedding cache (default: ~/.cache/tandem/embeddings)."""
 
-    def __post_init__(self) -> None:
-        for name in ("n_labeled", "n_log", "n_user_rows", "n_users", "fed_rounds", "fed_clients", "head_epochs",
-                     "small_epochs", "distill_epochs", "random_repeats", "latency_repeats"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"TextBenchConfig.{name} must be >= 1, got {getattr(self, name)}")
+    @model_validator(mode="after")
+    def _consistent(self) -> TextBenchConfig:
         if any(not 1 <= b <= self.n_labeled for b in self.budgets):
-            raise ConfigError(f"TextBenchConfig.budgets must lie in 1..n_labeled={self.n_labeled}, got {self.budgets}")
+            raise ValueError(f"budgets must lie in 1..n_labeled={self.n_labeled}, got {self.budgets}")
         rates = np.asarray(self.rates, dtype=np.float64)
         if rates.size < 2 or np.any(np.diff(rates) <= 0) or rates[0] != 0.0 or rates[-1] != 1.0:
-            raise ConfigError(f"TextBenchConfig.rates must ascend strictly from 0 to 1, got {self.rates}")
-        if not 0.0 < self.headline_rate < 1.0:
-            raise ConfigError(f"TextBenchConfig.headline_rate must be in (0, 1), got {self.headline_rate}")
+            raise ValueError(f"rates must ascend strictly from 0 to 1, got {self.rates}")
+        return self
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items() if k != "cache_dir"}
+        """The recorded settings (the cache folder is where, not what, so it is left out)."""
+        return {k: v for k, v in super().to_dict().items() if k != "cache_dir"}
 
 
 @dataclass(frozen=True)

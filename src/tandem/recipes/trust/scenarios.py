@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from tandem.core.errors import ConfigError
-from tandem.sim.clientdata import PartitionedData
+from tandem.data.clients import PartitionedData
 from tandem.data.partition import dirichlet_partition
 from tandem.federated.attacks import flip_labels
 from tandem.federated.hooks import ClientHook, HookedRuntime
