@@ -29,11 +29,11 @@ from sqlalchemy.exc import IntegrityError
 from tandem.core.errors import PayloadError, TransportError
 from tandem.core.messages import ClientUpdate
 from tandem.federated.strategy import ClientResult, RoundPlan
+from tandem.federated.wire import PLAN_KIND, check_result_shapes, decode_plan, decode_result
 from tandem.server import db
 from tandem.server.errors import rejected
 from tandem.server.store import Store
 from tandem.transport.base import BroadcastReceipt, Message, Receipt, TransportLedger, check_message
-from tandem.federated.wire import PLAN_KIND, check_result_shapes, decode_plan, decode_result
 from tandem.transport.signing import sha256_hex
 
 UpdateHook = Callable[[ClientResult, RoundPlan], None]
@@ -185,7 +185,8 @@ class ServerTransport:
         plan_row = self._plan_row(device_id, rnd)
         if plan_row is None:
             raise rejected(409, "not_in_round", f"device {device_id} was not sent a plan for round {rnd}")
-        deadline = plan_row.meta.get("deadline")
+        plan_id, plan_payload, plan_meta = plan_row
+        deadline = plan_meta.get("deadline")
         if self.round_status(rnd) == "closed" or (isinstance(deadline, int | float) and time.time() > deadline):
             raise rejected(
                 409, "late_update", f"round {rnd} is closed or past its deadline; update of device {device_id} refused"
@@ -200,7 +201,7 @@ class ServerTransport:
             raise rejected(
                 409, "replayed_update", f"device {device_id} already sent its update of round {rnd} ({same})"
             )
-        plan = self._plan(plan_row.id, plan_row.payload)
+        plan = self._plan(plan_id, plan_payload)
         try:
             result = decode_result(update_msg, max_bytes=self.max_payload_bytes)
             if result.client_id != device_id:
@@ -212,7 +213,8 @@ class ServerTransport:
             raise rejected(422, "bad_update", str(exc)) from None
         return rnd
 
-    def _plan_row(self, device_id: int, rnd: int) -> Any:
+    def _plan_row(self, device_id: int, rnd: int) -> tuple[int, bytes, dict[str, Any]] | None:
+        """``(delivery id, payload, meta)`` of the newest round-``rnd`` plan sent to ``device_id``; None if none."""
         d, r = db.deliveries.c, db.recipients.c
         query = (
             select(d.id, d.payload, d.meta)
@@ -222,7 +224,8 @@ class ServerTransport:
             .limit(1)
         )
         with self.store.read() as conn:
-            return conn.execute(query).first()
+            row = conn.execute(query).first()
+        return None if row is None else (row.id, row.payload, row.meta)
 
     def _plan(self, delivery_id: int, payload: bytes) -> RoundPlan:
         with self._lock:
