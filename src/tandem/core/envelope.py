@@ -27,7 +27,7 @@ import struct
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 import zstandard
@@ -236,7 +236,7 @@ def _parse(data: bytes, max_bytes: int) -> tuple[EnvelopeHeader, memoryview]:
     return header, view[hstart + hlen : hstart + hlen + blen]
 
 
-def _reject_constant(token: str) -> Any:
+def _reject_constant(token: str) -> NoReturn:
     raise ValueError(f"non-finite number {token} in JSON")
 
 

@@ -18,6 +18,7 @@ from tandem.core.envelope import decode_state
 from tandem.server.auth import require_admin
 from tandem.server.errors import rejected
 from tandem.server.httputil import BINARY_BODY, BINARY_RESPONSE, message_response, meta_header, read_body
+from tandem.server.registry import VersionInfo
 from tandem.server.rounds import RoundSpec
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
@@ -77,7 +78,7 @@ class BroadcastOut(BaseModel):
     devices: list[int]
 
 
-def _version_out(info: Any) -> VersionOut:
+def _version_out(info: VersionInfo) -> VersionOut:
     return VersionOut(
         model_id=info.model_id,
         version=info.version,
@@ -102,7 +103,7 @@ async def register_version(model_id: ModelId, request: Request) -> VersionOut:
     head = meta_header(request)
     state, _ = await run_in_threadpool(decode_state, payload, max_bytes=server.max_body_bytes)
 
-    def register() -> Any:
+    def register() -> VersionInfo:
         spec = head.get("spec")
         if spec is None:
             latest = server.registry.latest(model_id)

@@ -15,7 +15,6 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from torch import nn
 
 from tandem.core.errors import ConfigError, PayloadError, TransportError
+from tandem.federated.strategy import Params
 from tandem.report.dashboard import dashboard_router
 from tandem.server.dashboard_provider import FleetActivity, ServerDashboard
 from tandem.server.errors import Rejected
@@ -115,7 +115,7 @@ def create_app(
     transport = ServerTransport(store, max_payload_bytes=max_body_bytes, upload_kinds=upload_kinds, on_update=on_update)
     metrics = ServerMetrics()
 
-    def aggregated(rnd: int, params: Any) -> None:
+    def aggregated(rnd: int, params: Params) -> None:
         metrics.rounds_closed.inc()
         if on_aggregated is not None:
             on_aggregated(rnd, params)

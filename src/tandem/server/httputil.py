@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -58,7 +58,7 @@ def meta_header(request: Request, name: str = "x-tandem-meta") -> dict[str, Any]
     return value
 
 
-def _no_constants(token: str) -> Any:
+def _no_constants(token: str) -> NoReturn:
     raise ValueError(f"{token} is not allowed")
 
 

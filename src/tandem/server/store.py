@@ -16,7 +16,7 @@ import hmac
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -96,7 +96,7 @@ class Store:
         with self.read() as conn:
             return conn.execute(select(db.settings.c.value).where(db.settings.c.key == key)).scalar()
 
-    def setting_or_create(self, key: str, make: Any) -> bytes:
+    def setting_or_create(self, key: str, make: Callable[[], bytes]) -> bytes:
         """The stored value of ``key``, storing ``make()`` first if there is none."""
         with self.write() as conn:
             value = conn.execute(select(db.settings.c.value).where(db.settings.c.key == key)).scalar()

@@ -12,10 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from torch import nn
+
+if TYPE_CHECKING:
+    import onnx
 
 from tandem.core.envelope import encode_state
 from tandem.core.errors import ConfigError
@@ -38,7 +41,7 @@ def int8_model(model: nn.Module) -> nn.Module:
     return quantized_copy(model)
 
 
-def small_onnx_graph(model: HashedNgramClassifier, opset: int = 18) -> Any:
+def small_onnx_graph(model: HashedNgramClassifier, opset: int = 18) -> onnx.ModelProto:
     """The ONNX graph of ``model``, written directly with ``onnx.helper`` (milliseconds, no tracing).
 
     ``ids int64 [batch, width]`` -> Gather -> mask padding -> ReduceSum / count -> (MatMul) -> + bias ->
