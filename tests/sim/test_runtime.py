@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from tandem.core.errors import ConfigError
-from tandem.federated.client import local_order, plan_steps
 from tandem.federated.client_trainer import SequentialRuntime
 from tandem.federated.strategy import LocalObjective, RoundPlan
 from tandem.sim.runtime import BatchedRuntime, make_runtime
@@ -77,25 +75,6 @@ def test_batched_result_does_not_depend_on_chunking(name, small_data):
     chunked = _two_rounds(BatchedRuntime(model, small_data, max_clients=3), model, OBJECTIVES[name])
     for a, b in zip(whole, chunked, strict=True):
         _assert_same_results(a, b, atol=0)
-
-
-def test_plan_steps_by_hand():
-    # client 0: 5 rows, batch 2 -> batches of 2, 2, 1; client 1: 2 rows -> one batch of 2; 2 epochs for client 1
-    orders = [np.array([10, 11, 12, 13, 14]), np.array([20, 21])]
-    plan = plan_steps(orders, np.array([5, 2]), batch_size=2, epochs=1)
-    assert plan.rows.shape == (3, 2, 2)
-    np.testing.assert_array_equal(plan.rows[:, 0], [[10, 11], [12, 13], [14, 0]])
-    np.testing.assert_array_equal(plan.weight[:, 0], [[0.5, 0.5], [0.5, 0.5], [1.0, 0.0]])
-    np.testing.assert_array_equal(plan.active, [[True, True], [True, False], [True, False]])
-    np.testing.assert_array_equal(plan.n_steps, [3, 1])
-    two = plan_steps([np.array([20, 21, 21, 20])], np.array([2]), batch_size=2, epochs=2)
-    np.testing.assert_array_equal(two.rows[:, 0], [[20, 21], [21, 20]])
-
-
-def test_local_order_is_the_peer_protocol():
-    np.testing.assert_array_equal(local_order(0, 3, 17, 9, 1), np.random.default_rng([0, 3, 17]).permutation(9))
-    rng = np.random.default_rng([5, 1, 2])
-    np.testing.assert_array_equal(local_order(5, 1, 2, 4, 2), np.concatenate([rng.permutation(4), rng.permutation(4)]))
 
 
 def test_one_step_matches_hand_computed_sgd(small_data):
