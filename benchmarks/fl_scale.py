@@ -40,16 +40,16 @@ def _rss_mb() -> float:
 
 def child(population: int, per_round: int, codec: str | None) -> None:
     import torch
-    from torch import nn
 
     from tandem.federated.strategy import LocalObjective, get_strategy
+    from tandem.models.mlp import build_mlp
     from tandem.sim import ClassificationEval, FederatedSimulation, SyntheticClients
 
     torch.set_num_threads(1)
     data = SyntheticClients(population, n_features=64, n_classes=10, min_size=5, max_size=25, seed=0)
     x_test, y_test = data.test_set(2000)
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+    model = build_mlp([64, 64, 10])
     rss_before = _rss_mb()
     sim = FederatedSimulation(
         model,

@@ -13,8 +13,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from tests.server.conftest import ADMIN, make_app, register, small_state
 
+from tandem.core.errors import ConfigError
 from tandem.device.agent import DeviceAgent
-from tandem.device.policy import ConfidencePolicy, RequestPolicy
+from tandem.routing import get_policy
+from tandem.routing.agent import AGENT_UNCERTAINTY, AgentPolicy
 from tandem.server import db
 from tandem.transport.signing import ArtifactSigner, SignatureError
 
@@ -38,7 +40,7 @@ def test_agent_loads_verified_model_and_matches_torch(served) -> None:
     agent = _agent(client, public_key=app.state.tandem.signer.public_key_b64)
     assert agent.sync_model() and agent.version == 1 and not agent.sync_model()
     x = np.random.default_rng(0).standard_normal((6, 8)).astype(np.float32)
-    from tandem.device.modelspec import build_model
+    from tandem.models.mlp import build_model
 
     model = build_model(agent.spec)
     model.load_state_dict(small_state(0))
@@ -75,16 +77,19 @@ def test_artifact_signed_by_another_key_is_rejected(served) -> None:
 def test_policy_decides_which_rows_go_to_the_cloud(served) -> None:
     app, client = served
     x = np.random.default_rng(1).standard_normal((10, 8)).astype(np.float32)
-    never = _agent(client, policy=ConfidencePolicy(0.0))
+    never = _agent(client, policy=get_policy("confidence", threshold=1.0))  # 1 - top1 >= 1: never
     never.sync_model()
     assert not never.predict(x).requested.any()
-    always = _agent(client, policy=ConfidencePolicy(1.0))
+    always = _agent(client, policy=AgentPolicy(get_policy("confidence", threshold=0.0)))  # always
     always.sync_model()
     prediction = always.predict(x)
     with torch.no_grad():
         cloud = app.state.tandem.inference.model(torch.from_numpy(x)).argmax(1).numpy()
     assert prediction.requested.all() and np.array_equal(prediction.labels, cloud)
     assert always.report(prediction, y=cloud) == 10
-    assert isinstance(ConfidencePolicy(), RequestPolicy)
-    with pytest.raises(Exception, match="threshold"):
-        ConfidencePolicy(1.5)
+    default = _agent(client).policy
+    assert isinstance(default, AgentPolicy) and default.policy.get_params()["threshold"] == AGENT_UNCERTAINTY
+    probs = np.array([[0.85, 0.15], [0.79, 0.21], [0.6, 0.4]])
+    assert default.decide(probs).tolist() == [False, True, True]  # asks when 1 - top1 >= 0.2
+    with pytest.raises(ConfigError, match="RequestPolicy"):
+        _agent(client, policy=object())

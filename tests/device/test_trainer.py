@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from tandem.data.clients import SyntheticClients
-from tandem.device.modelspec import build_model, mlp_spec
 from tandem.device.trainer import DeviceData, DeviceTrainer
 from tandem.federated.client_trainer import SequentialRuntime
 from tandem.federated.rounds import RoundLoop
 from tandem.federated.strategy import LocalObjective, RoundPlan
 from tandem.fleet import sample_fleet
+from tandem.models.mlp import build_model, mlp_spec
 from tandem.transport import InProcessTransport
 from tandem.transport.signing import ArtifactSigner, SignatureError
 

@@ -15,7 +15,7 @@ import torch
 from fastapi.testclient import TestClient
 
 from tandem.core.envelope import encode_state
-from tandem.device.modelspec import build_model, mlp_spec
+from tandem.models.mlp import build_model, mlp_spec
 from tandem.server.app import create_app
 
 ADMIN = "admin-token"

@@ -14,9 +14,9 @@ import torch
 from tests.server.procs import ADMIN, ServerProcess
 
 from tandem.core.envelope import decode_state, encode_state
-from tandem.device.modelspec import build_model, mlp_spec
 from tandem.federated.strategy import ClientResult
 from tandem.federated.wire import encode_result
+from tandem.models.mlp import build_model, mlp_spec
 
 HEAD = {"Authorization": f"Bearer {ADMIN}"}
 SPEC = mlp_spec([32, 32, 10])

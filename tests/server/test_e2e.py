@@ -13,11 +13,11 @@ import torch
 from tests.server.procs import ADMIN, ServerProcess
 
 from tandem.core.envelope import decode_state
-from tandem.device.modelspec import build_model
 from tandem.device.trainer import DeviceData, DeviceTrainer
 from tandem.federated.rounds import RoundLoop
 from tandem.federated.strategy import LocalObjective, get_strategy
 from tandem.fleet import sample_fleet
+from tandem.models.mlp import build_model
 from tandem.recipes.device.fleet import FleetReport, run_fleet
 from tandem.recipes.serve.demo import DemoTask
 from tandem.transport import InProcessTransport

@@ -12,11 +12,11 @@ from fastapi.testclient import TestClient
 
 from tandem.core.errors import ConfigError, TransportError
 from tandem.data.clients import SyntheticClients
-from tandem.device.modelspec import build_model, mlp_spec
 from tandem.device.trainer import DeviceData, DeviceTrainer
 from tandem.federated.rounds import RoundLoop
 from tandem.federated.strategy import get_strategy
 from tandem.fleet import sample_fleet
+from tandem.models.mlp import build_model, mlp_spec
 from tandem.server.app import create_app
 from tandem.transport import InProcessTransport, Transport
 from tandem.transport.http import HttpTransport

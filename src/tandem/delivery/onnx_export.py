@@ -86,8 +86,9 @@ def _quiet_exporter() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def onnx_session(path: str | Path, threads: int = 1) -> Any:
-    """An ONNX Runtime CPU session limited to ``threads`` intra-op threads (and one inter-op thread)."""
+def onnx_session(model: str | Path | bytes, threads: int = 1) -> Any:
+    """An ONNX Runtime CPU session of ``model`` (a path or serialized bytes) limited to ``threads`` intra-op
+    threads and one inter-op thread: a device has little to spare."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -95,7 +96,8 @@ def onnx_session(path: str | Path, threads: int = 1) -> Any:
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
 
 def onnx_latency(session: Any, feeds: dict[str, np.ndarray], repeats: int = 300, warmup: int = 30) -> dict[str, float]:

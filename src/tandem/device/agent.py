@@ -5,9 +5,10 @@ server's public key, over the context the agent itself asked for (model, format,
 only if its version is newer than the one held (no downgrade). Pin ``public_key`` when provisioning a
 device; without it the agent trusts the key returned at enrollment (trust on first use).
 
-Collaborative inference: the small model runs locally (ONNX Runtime); a :class:`~tandem.device.policy.RequestPolicy`
-picks the rows to send to the cloud's large model; the cloud's answers replace the local ones for those
-rows, and each decision can be logged to the server for the routing direction to learn from.
+Collaborative inference: the small model runs locally (ONNX Runtime); a routing request policy
+(:mod:`tandem.routing`, through :class:`~tandem.routing.agent.AgentPolicy`) picks the rows to send to the
+cloud's large model; the cloud's answers replace the local ones for those rows, and each decision can be
+logged to the server for the routing direction to learn from.
 
 Federated rounds: :class:`~tandem.device.trainer.DeviceTrainer` over
 :class:`~tandem.transport.http.HttpTransport` — the same code as in simulation.
@@ -24,12 +25,14 @@ import torch
 
 from tandem.core.envelope import decode_state, encode_state
 from tandem.core.errors import PayloadError
-from tandem.device.modelspec import OnnxModel, build_model, to_onnx
-from tandem.device.policy import ConfidencePolicy, RequestPolicy
+from tandem.device.modelspec import OnnxModel, to_onnx
 from tandem.device.trainer import DeviceData, DeviceTrainer
+from tandem.federated.wire import PLAN_KIND
+from tandem.models.mlp import build_model
+from tandem.routing.agent import AgentPolicy, as_agent_policy
+from tandem.routing.policy import RequestPolicy
 from tandem.transport.http import HttpTransport
 from tandem.transport.httpclient import ApiClient, HttpError
-from tandem.federated.wire import PLAN_KIND
 from tandem.transport.signing import SignatureError, verify_artifact
 
 
@@ -59,7 +62,9 @@ class DeviceAgent:
     public_key:
         The server's pinned Ed25519 key (base64); ``None``: trust the key sent at enrollment.
     policy:
-        Request policy (default :class:`ConfidencePolicy` 0.8).
+        A routing request policy (:func:`tandem.routing.get_policy`) or an
+        :class:`~tandem.routing.agent.AgentPolicy` (with a rate cap); default: ``confidence``, asking the cloud
+        when ``1 - top1 >= 0.2`` (:data:`tandem.routing.agent.AGENT_UNCERTAINTY`).
     model_format:
         Delivery format of the first download (``full``, ``fp16``, ``int8``); later versions come as
         ``delta`` when ``use_delta``.
@@ -78,7 +83,7 @@ class DeviceAgent:
         enroll_key: str | None = None,
         name: str = "device",
         public_key: str | None = None,
-        policy: RequestPolicy | None = None,
+        policy: RequestPolicy | AgentPolicy | None = None,
         model_format: str = "full",
         use_delta: bool = True,
         seed: int = 0,
@@ -89,7 +94,7 @@ class DeviceAgent:
         self.api = ApiClient(server_url, token, client=client, **client_kwargs)
         self.server_url, self.client, self.client_kwargs = server_url, client, client_kwargs
         self.model_id, self.data, self.enroll_key, self.name = model_id, data, enroll_key, name
-        self.public_key, self.policy = public_key, policy or ConfidencePolicy()
+        self.public_key, self.policy = public_key, as_agent_policy(policy)
         self.model_format, self.use_delta, self.seed, self.log_feedback = model_format, use_delta, seed, log_feedback
         self.device_id: int | None = None if token is None else int(token.split(".")[1])
         self.version: int | None = None

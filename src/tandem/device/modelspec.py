@@ -1,94 +1,84 @@
-"""What a delivered model *is*: a JSON architecture spec, the torch module it builds, and its ONNX graph.
+"""What a delivered model *runs as*: the ONNX graph of its torch module, and an ONNX Runtime session.
 
-Weights travel as envelopes; the architecture travels as a small JSON spec in the model registry, so a
-device can rebuild the module (to train it) and an ONNX graph (to run it with ONNX Runtime). For
-feed-forward nets (the models :class:`~tandem.sim.stacked.StackedMLP` accepts) the ONNX graph is written
-directly with ``onnx.helper`` from the verified weights: microseconds, where ``torch.onnx.export`` takes
-about a second per model and would dominate an agent that refreshes its model every round. Other
-modules fall back to ``torch.onnx.export``.
+Weights travel as envelopes; the architecture travels as a small JSON spec in the model registry
+(:mod:`tandem.models.mlp`), so a device can rebuild the module (to train it) and an ONNX graph (to run it
+with ONNX Runtime). For feed-forward nets (``nn.Linear`` layers and element-wise activations in an
+``nn.Sequential``, nested allowed) the ONNX graph is written directly with ``onnx.helper`` from the verified
+weights: microseconds, where ``torch.onnx.export`` takes about a second per model and would dominate an
+agent that refreshes its model every round. Other modules fall back to ``torch.onnx.export``.
 """
 
 from __future__ import annotations
 
 import io
-import itertools
 import warnings
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
 
 import numpy as np
 import torch
 from torch import nn
 
 from tandem.core.errors import ConfigError
-from tandem.sim.stacked import StackedMLP, _Linear
+from tandem.delivery.onnx_export import onnx_session
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}
 _ONNX_OPS = {nn.ReLU: "Relu", nn.Tanh: "Tanh", nn.Sigmoid: "Sigmoid", nn.Softplus: "Softplus", nn.ELU: "Elu"}
-
-
-def mlp_spec(sizes: Sequence[int], activation: str = "relu") -> dict[str, Any]:
-    """The JSON spec of an MLP with layer widths ``sizes`` (input first, classes last)."""
-    spec = {"type": "mlp", "sizes": [int(s) for s in sizes], "activation": activation}
-    build_model(spec)  # validate now, not on a device later
-    return spec
-
-
-def build_model(spec: Mapping[str, Any]) -> nn.Module:
-    """The torch module a spec describes (ConfigError for an unknown or malformed spec)."""
-    if not isinstance(spec, Mapping) or spec.get("type") != "mlp":
-        raise ConfigError(f"unknown model spec {spec!r}; supported: {{'type': 'mlp', 'sizes': [...]}}")
-    sizes, act = spec.get("sizes"), spec.get("activation", "relu")
-    if not isinstance(sizes, list) or len(sizes) < 2 or not all(type(s) is int and 0 < s <= 1 << 16 for s in sizes):
-        raise ConfigError(f"mlp spec: sizes must be a list of >= 2 ints in 1..65536, got {sizes!r}")
-    if act not in ACTIVATIONS:
-        raise ConfigError(f"mlp spec: activation must be one of {sorted(ACTIVATIONS)}, got {act!r}")
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(ACTIVATIONS[act]())
-    return nn.Sequential(*layers)
 
 
 def to_onnx(module: nn.Module, state: Mapping[str, torch.Tensor] | None = None) -> bytes:
     """Serialized ONNX model (input ``x`` [batch, in], output ``logits``) of ``module`` with ``state`` loaded."""
     if state is not None:
         module.load_state_dict(dict(state))
-    stacked = StackedMLP.from_module(module)
-    if stacked is not None and all(
-        type(layer) in _ONNX_OPS or isinstance(layer, _Linear | nn.Identity) for layer in stacked.layers
-    ):
-        return _mlp_onnx(stacked, module.state_dict())
+    layers = _graph_layers(module)
+    if layers is not None and any(isinstance(layer, nn.Linear) for _, layer in layers):
+        return _mlp_onnx(layers, module.state_dict())
     return _exported_onnx(module)
 
 
-def _mlp_onnx(stacked: StackedMLP, state: Mapping[str, torch.Tensor]) -> bytes:
+def _graph_layers(module: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module]] | None:
+    """``(parameter prefix, layer)`` of every Linear and activation in order; None if ``module`` has others.
+
+    Identity and Dropout are skipped (the graph is for inference, where both pass their input through).
+    """
+    if isinstance(module, nn.Linear):
+        return [(prefix, module)]
+    if type(module) in _ONNX_OPS:
+        return [(prefix, module)]
+    if isinstance(module, nn.Identity | nn.Dropout):
+        return []
+    if isinstance(module, nn.Sequential):
+        out: list[tuple[str, nn.Module]] = []
+        for name, child in module.named_children():
+            inner = _graph_layers(child, f"{prefix}{name}.")
+            if inner is None:
+                return None
+            out += inner
+        return out
+    return None
+
+
+def _mlp_onnx(layers: list[tuple[str, nn.Module]], state: Mapping[str, torch.Tensor]) -> bytes:
     from onnx import TensorProto, helper, numpy_helper
 
     nodes, inits, current = [], [], "x"
-    for i, layer in enumerate(stacked.layers):
+    for i, (prefix, layer) in enumerate(layers):
         out = f"h{i}"
-        if isinstance(layer, _Linear):
+        if isinstance(layer, nn.Linear):
             names = [current, f"W{i}"]
-            inits.append(numpy_helper.from_array(state[layer.weight].detach().float().numpy(), f"W{i}"))
+            inits.append(numpy_helper.from_array(state[f"{prefix}weight"].detach().float().numpy(), f"W{i}"))
             if layer.bias is not None:
-                inits.append(numpy_helper.from_array(state[layer.bias].detach().float().numpy(), f"b{i}"))
+                inits.append(numpy_helper.from_array(state[f"{prefix}bias"].detach().float().numpy(), f"b{i}"))
                 names.append(f"b{i}")
             nodes.append(helper.make_node("Gemm", names, [out], transB=1))
-        elif isinstance(layer, nn.Identity):
-            continue
         else:
             nodes.append(helper.make_node(_ONNX_OPS[type(layer)], [current], [out]))
         current = out
     nodes.append(helper.make_node("Identity", [current], ["logits"]))
-    first = next(layer for layer in stacked.layers if isinstance(layer, _Linear))
-    last = [layer for layer in stacked.layers if isinstance(layer, _Linear)][-1]
+    linears = [layer for _, layer in layers if isinstance(layer, nn.Linear)]
     graph = helper.make_graph(
         nodes,
         "tandem_mlp",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", first.in_features])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", last.out_features])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", linears[0].in_features])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", linears[-1].out_features])],
         inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="tandem")
@@ -119,12 +109,7 @@ class OnnxModel:
     """A model loaded into an ONNX Runtime session (single-threaded: a device has little to spare)."""
 
     def __init__(self, onnx_bytes: bytes, *, threads: int = 1) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
+        self.session = onnx_session(onnx_bytes, threads)
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         """Logits ``[batch, classes]`` for float inputs ``[batch, features]``."""

@@ -1,6 +1,6 @@
 """The model registry: versions of each model, and the signed artifacts devices download.
 
-A version is the model's architecture spec (:mod:`tandem.device.modelspec`) plus its full fp32 state.
+A version is the model's architecture spec (:mod:`tandem.models.mlp`) plus its full fp32 state.
 Devices download it in one of :data:`FORMATS`, each made with the wire codecs of :mod:`tandem.core`:
 
 * ``full`` fp32, ``fp16``, ``int8`` (affine per tensor): the state, lossless or quantized;
@@ -27,7 +27,7 @@ from sqlalchemy import Connection, func, insert, select
 from tandem.core.codecs.bitmask import first_nonbinary
 from tandem.core.envelope import decode_state, encode_state
 from tandem.core.errors import ConfigError, PayloadError
-from tandem.device.modelspec import build_model
+from tandem.models.mlp import build_model
 from tandem.server import db
 from tandem.server.store import Store
 from tandem.transport.signing import ArtifactSigner, SignedArtifact, sha256_hex

@@ -39,8 +39,8 @@ class DeviceFleetConfig(RecipeConfig):
     """Demo task: classes."""
     seed: int = 0
     """Demo task seed."""
-    threshold: float = Field(0.8, ge=0.0, le=1.0)
-    """Confidence below which to ask the cloud."""
+    uncertainty: float = Field(0.2, ge=0.0, le=1.0)  # tandem.routing.agent.AGENT_UNCERTAINTY (no torch at --help)
+    """Ask the cloud when 1 - the small model's top-1 probability is at least this (routing's confidence policy)."""
     duration: float = Field(600.0, ge=1.0)
     """Give up after this many seconds."""
     retries: int = Field(6, ge=0)
@@ -73,7 +73,7 @@ def device(overrides: Overrides) -> None:
         task=DemoTask(config.features, config.classes, config.seed),
         public_key=config.public_key,
         duration_s=config.duration,
-        threshold=config.threshold,
+        uncertainty=config.uncertainty,
         retries=config.retries,
     )
     summary = {

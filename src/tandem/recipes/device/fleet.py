@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 
 from tandem.device.agent import DeviceAgent
-from tandem.device.policy import ConfidencePolicy
 from tandem.device.trainer import DeviceData
 from tandem.fleet import sample_fleet
 from tandem.recipes.serve.demo import DemoTask
+from tandem.routing.agent import AGENT_UNCERTAINTY
+from tandem.routing.policies.confidence import ConfidencePolicy
 
 
 @dataclass
@@ -80,10 +81,13 @@ def run_fleet(
     public_key: str | None = None,
     duration_s: float = 300.0,
     infer_rows: int = 16,
-    threshold: float = 0.8,
+    uncertainty: float = AGENT_UNCERTAINTY,
     **client_kwargs: Any,
 ) -> FleetReport:
-    """Run ``n_devices`` agents against ``server_url`` until each has answered ``rounds`` rounds."""
+    """Run ``n_devices`` agents against ``server_url`` until each has answered ``rounds`` rounds.
+
+    Each agent asks the cloud when its small model's ``1 - top1 >= uncertainty`` (routing's ``confidence``).
+    """
     task = task or DemoTask()
     population = task.clients()
     report, lock = FleetReport(), threading.Lock()
@@ -100,7 +104,7 @@ def run_fleet(
                 enroll_key=enroll_key,
                 name=f"agent-{offset + i}",
                 public_key=public_key,
-                policy=ConfidencePolicy(threshold),
+                policy=ConfidencePolicy(threshold=uncertainty),
                 seed=task.seed,
                 **client_kwargs,
             )

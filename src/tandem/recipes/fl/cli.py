@@ -159,13 +159,13 @@ def build_simulation(config: FLConfig, *, progress: bool = True) -> Any:
     """The :class:`~tandem.sim.engine.FederatedSimulation` a config describes."""
     import numpy as np
     import torch
-    from torch import nn
 
     from tandem.data.arrays import train_test_split_indices
     from tandem.data.clients import PartitionedData, SyntheticClients
     from tandem.data.partition import dirichlet_partition, iid_partition
     from tandem.data.sklearn_sets import load_sklearn
     from tandem.federated.strategy import LocalObjective
+    from tandem.models.mlp import build_mlp
     from tandem.sim.engine import ClassificationEval, FederatedSimulation
     from tandem.sim.selection import AvailabilitySelector, UniformSelector
 
@@ -200,13 +200,7 @@ def build_simulation(config: FLConfig, *, progress: bool = True) -> Any:
         n_features, n_classes = x.shape[1], arrays.n_classes
 
     torch.manual_seed(config.model.seed)
-    activation = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "sigmoid": nn.Sigmoid}[config.model.activation]
-    layers: list[nn.Module] = []
-    width = n_features
-    for h in config.model.hidden:
-        layers += [nn.Linear(width, h), activation()]
-        width = h
-    model = nn.Sequential(*layers, nn.Linear(width, n_classes))
+    model = build_mlp([n_features, *config.model.hidden, n_classes], config.model.activation)
 
     objective = LocalObjective(lr=config.local.lr, epochs=config.local.epochs, batch_size=config.local.batch_size)
     strategy = _strategy(config, objective)

@@ -28,6 +28,7 @@ from torch import nn
 from tandem.core.errors import ConfigError, DataNotFoundError
 from tandem.data.clients import PartitionedData
 from tandem.federated.strategy import LocalObjective, get_strategy
+from tandem.models.mlp import build_mlp
 from tandem.sim.engine import ClassificationEval, FederatedResult, FederatedSimulation
 from tandem.sim.selection import ScheduleSelector
 
@@ -77,7 +78,7 @@ class PeerWorkload:
 
     def model(self) -> nn.Module:
         """The MLP with the published initial weights."""
-        model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+        model = build_mlp([64, 64, 10])
         model.load_state_dict(self.init_state)
         return model
 

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tandem.data.clients import SyntheticClients
-from tandem.device.modelspec import build_model, mlp_spec
+from tandem.models.mlp import build_model, mlp_spec
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from tandem.data.partition import dirichlet_partition
 from tandem.federated.attacks import flip_labels
 from tandem.federated.hooks import ClientHook, HookedRuntime
 from tandem.federated.strategy import Strategy
+from tandem.models.mlp import build_mlp
 from tandem.sim.engine import ClassificationEval, FederatedResult, FederatedSimulation
 from tandem.sim.runtime import make_runtime
 
@@ -46,7 +47,7 @@ class Scenario:
 
     def model(self) -> nn.Module:
         torch.manual_seed(self.seed)
-        return nn.Sequential(nn.Linear(self.X.shape[1], self.hidden), nn.ReLU(), nn.Linear(self.hidden, self.n_classes))
+        return build_mlp([self.X.shape[1], self.hidden, self.n_classes])
 
 
 def _split(x: np.ndarray, y: np.ndarray, test_share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
