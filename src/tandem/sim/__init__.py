@@ -1,8 +1,9 @@
 """tandem.sim: the simulation engine — batched client execution, selection, deadlines, the Ray backend.
 
-Main entry points: :class:`FederatedSimulation` / :func:`run_federated` (engine), :class:`BatchedRuntime`
-and :class:`SequentialRuntime` (client runtimes), :class:`PartitionedData` / :class:`SyntheticClients`
-(client populations), :class:`UniformSelector`, :class:`ScheduleSelector`, :class:`AvailabilitySelector`.
+Main entry points: :class:`FederatedSimulation` / :func:`run_federated` (engine); :class:`BatchedRuntime`,
+:class:`FunctionalRuntime` and :class:`SequentialRuntime` (client runtimes; :func:`make_runtime` picks one);
+:class:`PartitionedData` / :class:`SyntheticClients` (client populations, from :mod:`tandem.data`);
+:class:`UniformSelector`, :class:`ScheduleSelector`, :class:`AvailabilitySelector`.
 """
 
 from tandem.data.clients import ClientData, PartitionedData, RoundView, SyntheticClients
@@ -10,6 +11,7 @@ from tandem.federated.client_runtime import ClientRuntime
 from tandem.federated.client_trainer import SequentialRuntime
 from tandem.sim.devices import SimulatedDevices
 from tandem.sim.engine import ClassificationEval, FederatedResult, FederatedSimulation, run_federated
+from tandem.sim.functional import FunctionalRuntime
 from tandem.sim.runtime import BatchedRuntime, make_runtime
 from tandem.sim.selection import AvailabilitySelector, ScheduleSelector, Selector, UniformSelector
 from tandem.sim.stacked import StackedMLP
@@ -22,6 +24,7 @@ __all__ = [
     "ClientRuntime",
     "FederatedResult",
     "FederatedSimulation",
+    "FunctionalRuntime",
     "PartitionedData",
     "RoundView",
     "ScheduleSelector",
