@@ -145,7 +145,7 @@ class Link:
         self._record(idx, n, seconds, led.bytes_up, led.messages_up, led.seconds_up)
         return seconds
 
-    def _seconds(self, idx: NDArray[np.int64], n: NDArray[np.int64], rate: NDArray) -> NDArray[np.float64]:
+    def _seconds(self, idx: NDArray[np.int64], n: NDArray[np.int64], rate: NDArray[np.floating]) -> NDArray[np.float64]:
         return self.rtt_ms[idx] / 1e3 + n * 8.0 / (rate[idx] * 1e6)
 
     def _check(self, device_idx: ArrayLike, n_bytes: ArrayLike) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -161,7 +161,8 @@ class Link:
         return idx.astype(np.int64, copy=False), np.broadcast_to(n, idx.shape).astype(np.int64)
 
     @staticmethod
-    def _record(idx: NDArray, n: NDArray, seconds: NDArray, nbytes: NDArray, msgs: NDArray, secs: NDArray) -> None:
+    def _record(idx: NDArray[np.int64], n: NDArray[np.int64], seconds: NDArray[np.float64], nbytes: NDArray[np.int64],
+                msgs: NDArray[np.int64], secs: NDArray[np.float64]) -> None:
         idx, n = idx.reshape(-1), n.reshape(-1)
         if idx.size <= 4096:  # np.add.at is simplest for few indices, bincount is faster for many
             np.add.at(nbytes, idx, n)
