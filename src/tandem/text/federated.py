@@ -21,7 +21,8 @@ from torch import nn
 
 from tandem.core.errors import ConfigError
 from tandem.data.partition import by_user_partition
-from tandem.federated.hooks import HookedRuntime
+from tandem.federated.client_runtime import Runtime
+from tandem.federated.hooks import ClientHook, HookedRuntime
 from tandem.federated.strategy import LocalObjective, Params, Strategy, get_strategy
 from tandem.sim import FederatedResult, PartitionedData, make_runtime, run_federated
 
@@ -88,7 +89,7 @@ def federated_finetune(
     eval_labels: np.ndarray | None = None,
     strategy: str | Strategy = "fedavg",
     strategy_kwargs: Mapping[str, Any] | None = None,
-    hooks: Sequence[Any] = (),
+    hooks: Sequence[ClientHook] = (),
     rounds: int = 20,
     clients_per_round: int = 20,
     lr: float = 0.1,
@@ -121,7 +122,7 @@ def federated_finetune(
     evaluate: TextEval | None = None
     if eval_ids is not None and eval_labels is not None:
         evaluate = TextEval(copy.deepcopy(model), eval_ids, eval_labels)
-    runtime: Any = make_runtime("sequential", model, data, seed=seed)
+    runtime: Runtime = make_runtime("sequential", model, data, seed=seed)
     if hooks:
         runtime = HookedRuntime(runtime, list(hooks))
     return run_federated(model, data, strategy, rounds=rounds, clients_per_round=min(clients_per_round, len(parts)),
