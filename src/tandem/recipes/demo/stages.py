@@ -17,17 +17,19 @@ import numpy as np
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tandem.core import ClientUpdate, ModelDelivery, decode_state, encode_state
+from tandem.core import ModelDelivery, decode_state, encode_state
 from tandem.data.clients import PartitionedData
 from tandem.data.synthetic import SyntheticFleet, make_synthetic_fleet
 from tandem.delivery.distill import distill_next_item
-from tandem.federated.strategy import ClientResult, get_strategy
+from tandem.federated.rounds import RoundLoop
+from tandem.federated.strategy import LocalObjective, get_strategy
 from tandem.fleet import FleetProfiles, available_mask, device_compute_time_s, sample_fleet
 from tandem.models import WindowRecommender, count_parameters
 from tandem.models.ranking import evaluate_ranking, next_item_examples, train_next_item
 from tandem.report.results import StageRecord
-from tandem.sim.runtime import SequentialRuntime
-from tandem.transport import InProcessTransport, collect_updates, deliver_model, receive_models, submit_update
+from tandem.sim.devices import SimulatedDevices
+from tandem.sim.runtime import make_runtime
+from tandem.transport import InProcessTransport, deliver_model, receive_models
 
 if TYPE_CHECKING:
     from tandem.recipes.demo.run import DemoConfig
@@ -175,19 +177,21 @@ def stage_device_inference(ctx: DemoContext) -> StageRecord:
 
 
 def stage_federated(ctx: DemoContext) -> tuple[list[StageRecord], list[dict]]:
-    """``rounds`` of FedAvg: available devices fine-tune on fresh clicks, updates travel fp32 over the wire."""
+    """``rounds`` of FedAvg through the one round loop: available devices fine-tune on fresh clicks,
+    plans and updates travel fp32 over the in-process transport."""
     c = ctx.config
-    strategy = get_strategy("fedavg")
-    strategy.objective = type(strategy.objective)(lr=c.local_lr, epochs=c.local_epochs, batch_size=16)
+    objective = LocalObjective(lr=c.local_lr, epochs=c.local_epochs, batch_size=16)
+    loop = RoundLoop(get_strategy("fedavg", objective=objective))
     global_model = ctx.models["delivered"]
-    runtime = SequentialRuntime(global_model, ctx.fresh, seed=c.seed)
+    runtime = make_runtime("auto", global_model, ctx.fresh, seed=c.seed)
+    devices = SimulatedDevices(runtime, ctx.fresh.sizes, fleet=ctx.fleet, seed=c.seed)
     params = {k: v.detach().clone() for k, v in global_model.state_dict().items()}
-    strategy.initialize(params)
+    loop.strategy.initialize(params)
     rng = np.random.default_rng(c.seed)
     stages, rounds = [], [{"round": 0, **ctx.quality(global_model)}]
     with ctx.task("device->cloud: FedAvg rounds", c.rounds) as tick:
         for rnd in range(1, c.rounds + 1):
-            record, params = _federated_round(ctx, strategy, runtime, params, rnd, rng)
+            record, params = _federated_round(ctx, loop, devices, params, rnd, rng)
             global_model.load_state_dict(params)
             record.metrics.update(ctx.quality(global_model))
             stages.append(record)
@@ -196,34 +200,26 @@ def stage_federated(ctx: DemoContext) -> tuple[list[StageRecord], list[dict]]:
     return stages, rounds
 
 
-def _federated_round(ctx, strategy, runtime, params, rnd, rng) -> tuple[StageRecord, dict]:
-    """One FedAvg round over the transport: broadcast, local training, upload, aggregate."""
+def _federated_round(
+    ctx: DemoContext, loop: RoundLoop, devices: SimulatedDevices, params: dict, rnd: int, rng: np.random.Generator
+) -> tuple[StageRecord, dict]:
+    """One FedAvg round among the devices online now; latency = download + local training + upload."""
     c = ctx.config
     available = np.flatnonzero(available_mask(ctx.fleet, rng))
     chosen = np.sort(rng.choice(available, size=min(c.devices_per_round, available.size), replace=False))
     ledger_before = ctx.transport.ledger
-    delivery = ModelDelivery("small", rnd + 1, encode_state(params, codec="fp32"), {"round": rnd})
-    down = deliver_model(ctx.transport, chosen, delivery)
-    received_models = [receive_models(ctx.transport, int(device))[-1] for device in chosen]
-    plan = strategy.configure_round(rnd, decode_state(received_models[0].payload)[0])
-    up_seconds = np.zeros(len(chosen))
-    for k, result in enumerate(runtime.fit(plan, chosen.tolist())):
-        update = ClientUpdate(result.client_id, rnd, result.n_examples, encode_state(result.params, codec="fp32"))
-        up_seconds[k] = submit_update(ctx.transport, update).seconds
-    arrived = sorted(collect_updates(ctx.transport), key=lambda update: update.device_id)
-    results = [ClientResult(u.device_id, u.n_examples, decode_state(u.payload)[0]) for u in arrived]
-    new_params = strategy.aggregate(rnd, params, results)
-    train_flops = runtime.flops_per_example * ctx.fresh.sizes(chosen) * c.local_epochs
-    p50, p95 = _p50_p95(down.seconds + device_compute_time_s(train_flops, ctx.fleet, chosen) + up_seconds)
+    out = loop.run_round(rnd, params, ctx.transport, chosen, devices)
+    done = devices.last
+    p50, p95 = _p50_p95(np.array(list(done.upload_arrivals.values())) - done.started_at)
     ledger = ctx.transport.ledger
     n_params = sum(v.numel() for v in params.values())
     record = StageRecord(
         f"device->cloud: FedAvg round {rnd}", UP, extra={"clients": len(chosen)},
         bytes_down=ledger.bytes_down - ledger_before.bytes_down, bytes_up=ledger.bytes_up - ledger_before.bytes_up,
-        latency_p50_s=p50, latency_p95_s=p95, cloud_flops=2.0 * n_params * len(results),
+        latency_p50_s=p50, latency_p95_s=p95, cloud_flops=2.0 * n_params * len(out.results),
         cloud_requests=2 * len(chosen), notes="latency = download + local training + upload per device",
     )
-    return record, new_params
+    return record, out.params
 
 
 def run_stages(ctx: DemoContext) -> tuple[list[StageRecord], list[dict]]:
