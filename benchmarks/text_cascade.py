@@ -23,11 +23,11 @@ from pathlib import Path
 from rich.console import Console
 
 from tandem.core.errors import TandemError
+from tandem.recipes.tables import stage_table
 from tandem.recipes.text.bench import run_text_bench
 from tandem.recipes.text.data import TextBenchConfig
 from tandem.recipes.text.report import acceptance, curve_table, headline_table, plot_curves
 from tandem.report.results import write_result
-from tandem.report.table import stage_table
 
 
 def main(argv: list[str] | None = None) -> int:

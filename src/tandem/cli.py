@@ -38,11 +38,16 @@ def _version_callback(value: bool) -> None:
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     version: Annotated[
         bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
     """Device-cloud collaborative learning and inference with large and small models."""
+    from tandem.models.progress import progress_renderer
+    from tandem.recipes.progress import rich_progress
+
+    ctx.with_resource(progress_renderer(rich_progress))  # library progress draws as rich bars for this command
 
 
 def _stdout_console() -> Console:

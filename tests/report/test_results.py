@@ -4,7 +4,7 @@ import pytest
 
 from tandem.core.errors import ConfigError, DataError
 from tandem.report.results import SCHEMA_VERSION, RunResult, StageRecord, read_result, require_finite, write_result
-from tandem.report.table import human_bytes, human_count, human_seconds, stage_table
+from tandem.report.table import human_bytes, human_count, human_seconds, stage_rows
 
 
 def _result() -> RunResult:
@@ -46,5 +46,6 @@ def test_human_units_and_table_columns():
     assert human_seconds(0.0123) == "12.3 ms" and human_seconds(2.5) == "2.50 s"
     assert human_seconds(2e-6) == "2.0 µs" and human_seconds(0) == "0"
     assert human_count(1.9e6) == "1.9 M" and human_count(136e9) == "136.0 G" and human_count(12) == "12"
-    headers = [column.header for column in stage_table(_result()).columns]
-    assert headers[:3] == ["stage", "direction", "hr@10"] and "bytes down" in headers
+    table = stage_rows(_result())
+    assert table.columns[:3] == ("stage", "direction", "hr@10") and "bytes down" in table.columns
+    assert table.right[:3] == (False, False, True) and all(len(row) == len(table.columns) for row in table.rows)

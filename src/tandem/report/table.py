@@ -1,8 +1,12 @@
-"""Terminal tables of a run's stages on the four axes: quality, bytes, latency, cloud cost."""
+"""Tables of a run's stages on the four axes (quality, bytes, latency, cloud cost), as plain text cells.
+
+The library only formats numbers into cells (:class:`TextTable`); drawing them on a terminal is the CLI's job
+(:mod:`tandem.recipes.tables`), so the library does not depend on rich.
+"""
 
 from __future__ import annotations
 
-from rich.table import Table
+from dataclasses import dataclass
 
 from tandem.report.results import RunResult
 
@@ -36,21 +40,28 @@ def human_count(n: float, unit: str = "") -> str:
     return f"{n:.0f} {unit}".rstrip()
 
 
-def stage_table(result: RunResult) -> Table:
+@dataclass(frozen=True)
+class TextTable:
+    """A table as plain text cells, for whichever front end draws it (the CLI draws rich tables from it)."""
+
+    title: str
+    columns: tuple[str, ...]
+    right: tuple[bool, ...]
+    """Per column: right-justified (numbers) or not."""
+    rows: tuple[tuple[str, ...], ...]
+
+
+def stage_rows(result: RunResult) -> TextTable:
     """One row per stage: direction, quality metrics, bytes down/up, latency p50/p95, cloud FLOPs/requests."""
     metric_names: list[str] = []
     for stage in result.stages:
         metric_names += [name for name in stage.metrics if name not in metric_names]
-    table = Table(title=f"tandem {result.kind}: quality, bytes, latency and cloud cost per stage")
-    table.add_column("stage")
-    table.add_column("direction")
-    for name in metric_names:
-        table.add_column(name, justify="right")
-    for column in ("bytes down", "bytes up", "latency p50", "latency p95", "cloud FLOPs", "cloud req"):
-        table.add_column(column, justify="right")
+    tail = ("bytes down", "bytes up", "latency p50", "latency p95", "cloud FLOPs", "cloud req")
+    columns = ("stage", "direction", *metric_names, *tail)
+    rows = []
     for stage in result.stages:
         quality = [f"{stage.metrics[name]:.4f}" if name in stage.metrics else "" for name in metric_names]
-        table.add_row(
+        rows.append((
             stage.stage,
             stage.direction,
             *quality,
@@ -60,5 +71,10 @@ def stage_table(result: RunResult) -> Table:
             human_seconds(stage.latency_p95_s),
             human_count(stage.cloud_flops),
             f"{stage.cloud_requests:,}",
-        )
-    return table
+        ))
+    return TextTable(
+        title=f"tandem {result.kind}: quality, bytes, latency and cloud cost per stage",
+        columns=columns,
+        right=tuple(i >= 2 for i in range(len(columns))),
+        rows=tuple(rows),
+    )

@@ -29,8 +29,8 @@ def demo(
     """Run one cloud -> device -> cloud loop on the embedded synthetic default; print its table, write JSON + HTML."""
     from tandem.recipes.demo.report import write_demo_report
     from tandem.recipes.demo.run import run_demo
+    from tandem.recipes.tables import stage_table
     from tandem.report.results import write_result
-    from tandem.report.table import stage_table
 
     try:
         config = build_config(DemoConfig, overrides)

@@ -48,10 +48,10 @@ def bench(
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Run the SST-2 large-small benchmark; write ``text-cascade.json`` and ``text-cascade.png`` under ``out``."""
+    from tandem.recipes.tables import stage_table
     from tandem.recipes.text.bench import run_text_bench
     from tandem.recipes.text.report import acceptance, curve_table, headline_table, plot_curves
     from tandem.report.results import write_result
-    from tandem.report.table import stage_table
 
     try:
         data_in = None
