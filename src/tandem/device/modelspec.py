@@ -96,7 +96,7 @@ def _exported_onnx(module: nn.Module) -> bytes:
         torch.onnx.export(
             module.eval(),
             (torch.zeros(1, first.in_features),),
-            buf,
+            buf,  # type: ignore[arg-type]  # the legacy (dynamo=False) exporter writes to file-like objects too
             dynamo=False,
             input_names=["x"],
             output_names=["logits"],

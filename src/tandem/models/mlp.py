@@ -28,24 +28,24 @@ MAX_WIDTH = 1 << 16
 """Widest layer a spec may ask for (a guard against a malformed or hostile spec exhausting memory)."""
 
 
-def _check(sizes: Any, activation: Any) -> None:
+def _checked(sizes: Any, activation: Any) -> tuple[list[int], str]:
+    """``(sizes, activation)`` if they describe an MLP, else a ConfigError saying what is wrong."""
     if not isinstance(sizes, list) or len(sizes) < 2 or not all(type(s) is int and 0 < s <= MAX_WIDTH for s in sizes):
         raise ConfigError(f"mlp spec: sizes must be a list of >= 2 ints in 1..{MAX_WIDTH}, got {sizes!r}")
-    if activation not in ACTIVATIONS:
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:
         raise ConfigError(f"mlp spec: activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+    return sizes, activation
 
 
 def mlp_spec(sizes: Sequence[int], activation: str = "relu") -> dict[str, Any]:
     """The JSON spec of an MLP with layer widths ``sizes`` (input first, classes last); validated now."""
-    spec = {"type": "mlp", "sizes": [int(s) for s in sizes], "activation": activation}
-    _check(spec["sizes"], activation)
-    return spec
+    widths, activation = _checked([int(s) for s in sizes], activation)
+    return {"type": "mlp", "sizes": widths, "activation": activation}
 
 
 def build_mlp(sizes: Sequence[int], activation: str = "relu") -> nn.Sequential:
     """``nn.Sequential(Linear, act, ..., Linear)`` with layer widths ``sizes`` (ConfigError if malformed)."""
-    widths = [int(s) for s in sizes]
-    _check(widths, activation)
+    widths, activation = _checked([int(s) for s in sizes], activation)
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(itertools.pairwise(widths)):
         layers.append(nn.Linear(a, b))
@@ -58,6 +58,4 @@ def build_model(spec: Mapping[str, Any]) -> nn.Module:
     """The torch module a spec describes (ConfigError for an unknown or malformed spec)."""
     if not isinstance(spec, Mapping) or spec.get("type") != "mlp":
         raise ConfigError(f"unknown model spec {spec!r}; supported: {{'type': 'mlp', 'sizes': [...]}}")
-    sizes, activation = spec.get("sizes"), spec.get("activation", "relu")
-    _check(sizes, activation)
-    return build_mlp(sizes, activation)
+    return build_mlp(*_checked(spec.get("sizes"), spec.get("activation", "relu")))
