@@ -36,7 +36,7 @@ class Runtime(Protocol):
     @property
     def flops_per_example(self) -> float: ...
 
-    def fit(self, plan: RoundPlan, client_ids: Sequence[int]) -> list[ClientResult]: ...
+    def fit(self, plan: RoundPlan, client_ids: Sequence[int] | np.ndarray) -> list[ClientResult]: ...
 
     def state_dict(self) -> dict[str, Any]: ...
 
@@ -147,7 +147,7 @@ class ClientRuntime(ABC):
     def flops_per_example(self) -> float:
         """Training FLOPs per example per epoch (forward + backward), for device compute time."""
 
-    def fit(self, plan: RoundPlan, client_ids: Sequence[int]) -> list[ClientResult]:
+    def fit(self, plan: RoundPlan, client_ids: Sequence[int] | np.ndarray) -> list[ClientResult]:
         """Train ``client_ids`` from ``plan``; one :class:`ClientResult` per client, in the order given."""
         check_objective(plan.objective)
         ids = np.asarray(client_ids, dtype=np.int64).reshape(-1)

@@ -111,7 +111,7 @@ class RayRuntime:
     def _owner(self, client_ids: np.ndarray) -> np.ndarray:
         return np.asarray(client_ids, dtype=np.int64) % self.n_workers
 
-    def fit(self, plan: RoundPlan, client_ids: Sequence[int]) -> list[ClientResult]:
+    def fit(self, plan: RoundPlan, client_ids: Sequence[int] | np.ndarray) -> list[ClientResult]:
         """Train ``client_ids`` on the actors; results in the order given."""
         ids = np.asarray(client_ids, dtype=np.int64).reshape(-1)
         owner = self._owner(ids)
