@@ -8,6 +8,7 @@ Teacher logits are computed on the fly, so unlabeled inputs work with ``alpha = 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -16,6 +17,8 @@ from torch.nn import functional as F
 
 from tandem.core.errors import ConfigError
 from tandem.models.ranking import train_next_item
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 def distillation_loss(
@@ -40,7 +43,7 @@ def distillation_loss(
 
 def distill_next_item(
     teacher: nn.Module,
-    student: nn.Module,
+    student: ModuleT,
     histories: np.ndarray,
     targets: np.ndarray,
     *,
@@ -51,7 +54,7 @@ def distill_next_item(
     lr: float = 3e-3,
     seed: int = 0,
     on_epoch: Callable[[int], None] | None = None,
-) -> nn.Module:
+) -> ModuleT:
     """Train ``student`` in place to match ``teacher`` on next-item examples; returns the student."""
     teacher.eval()
 

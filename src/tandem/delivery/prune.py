@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -20,6 +21,8 @@ from torch import nn
 from tandem.core.codecs import dequantize_int8, pack_mask, quantize_int8, unpack_mask
 from tandem.core.errors import ConfigError, PayloadError
 from tandem.delivery.quantize import SEP
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 def magnitude_masks(state: Mapping[str, torch.Tensor], sparsity: float = 0.5,
@@ -56,8 +59,8 @@ def apply_masks(state: Mapping[str, torch.Tensor], masks: Mapping[str, torch.Ten
     return out
 
 
-def pruned_copy(model: nn.Module, sparsity: float = 0.5, min_numel: int = 1024) -> tuple[nn.Module,
-                                                                                          dict[str, torch.Tensor]]:
+def pruned_copy(model: ModuleT, sparsity: float = 0.5,
+                min_numel: int = 1024) -> tuple[ModuleT, dict[str, torch.Tensor]]:
     """``(copy of model with magnitude-pruned weights, keep-masks)``."""
     state = model.state_dict()
     masks = magnitude_masks(state, sparsity, min_numel)

@@ -8,6 +8,7 @@ SASRec/S3-Rec style evaluation.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -15,6 +16,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from tandem.core.errors import ConfigError
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 def next_item_examples(
@@ -82,7 +85,7 @@ def cross_entropy_loss(logits: torch.Tensor, targets: torch.Tensor, histories: t
 
 
 def train_next_item(
-    model: nn.Module,
+    model: ModuleT,
     histories: np.ndarray,
     targets: np.ndarray,
     *,
@@ -92,7 +95,7 @@ def train_next_item(
     seed: int = 0,
     loss_fn: LossFn = cross_entropy_loss,
     on_epoch: Callable[[int], None] | None = None,
-) -> nn.Module:
+) -> ModuleT:
     """Train ``model`` in place with Adam on shuffled minibatches; returns the model."""
     if len(targets) == 0:
         raise ConfigError("train_next_item: no training examples")

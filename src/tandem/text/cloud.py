@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -18,6 +19,8 @@ from torch import nn
 from tandem.core.errors import ConfigError
 from tandem.models.progress import progress_bar
 from tandem.text.encoder import DEFAULT_CACHE, FLOPS_PER_TOKEN, SentenceEncoder, cached_embeddings
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 class EmbeddingHead(nn.Module):
@@ -39,9 +42,9 @@ class EmbeddingHead(nn.Module):
         return 2 * sum(m.in_features * m.out_features for m in self.modules() if isinstance(m, nn.Linear))
 
 
-def train_head(head: nn.Module, embeddings: np.ndarray, labels: np.ndarray, *, epochs: int = 10,
+def train_head(head: ModuleT, embeddings: np.ndarray, labels: np.ndarray, *, epochs: int = 10,
                batch_size: int = 256, lr: float = 2e-3, weight_decay: float = 1e-4, seed: int = 0,
-               progress: bool = False) -> nn.Module:
+               progress: bool = False) -> ModuleT:
     """Train ``head`` in place on ``(embeddings [n, d], labels [n])`` by cross-entropy (AdamW); eval mode after."""
     x = torch.as_tensor(np.asarray(embeddings), dtype=torch.float32)
     y = torch.as_tensor(np.asarray(labels), dtype=torch.int64)

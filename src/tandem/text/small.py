@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -22,6 +23,8 @@ from torch import nn
 from tandem.core.errors import ConfigError
 from tandem.delivery.distill import distillation_loss
 from tandem.models.progress import progress_bar
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 Valid = tuple[np.ndarray, np.ndarray]
 """Validation ``(ids, labels)``: training keeps the epoch with the best accuracy on it (early stopping)."""
@@ -62,9 +65,9 @@ def _check(ids: np.ndarray, rows: int, what: str) -> torch.Tensor:
     return x.long()
 
 
-def _fit(model: nn.Module, x: torch.Tensor, loss_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *,
+def _fit(model: ModuleT, x: torch.Tensor, loss_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *,
          epochs: int, batch_size: int, lr: float, weight_decay: float, seed: int, progress: bool, label: str,
-         valid: Valid | None = None, patience: int = 3) -> nn.Module:
+         valid: Valid | None = None, patience: int = 3) -> ModuleT:
     if epochs < 1 or batch_size < 1 or lr <= 0 or patience < 1:
         raise ConfigError(f"{label}: need epochs >= 1, batch_size >= 1, lr > 0 and patience >= 1")
     gen = torch.Generator().manual_seed(seed)
@@ -97,7 +100,7 @@ def _fit(model: nn.Module, x: torch.Tensor, loss_of: Callable[[torch.Tensor, tor
     return model.eval()
 
 
-def train_small(model: nn.Module, ids: np.ndarray, labels: np.ndarray, *, epochs: int = 5, batch_size: int = 256,
+def train_small(model: ModuleT, ids: np.ndarray, labels: np.ndarray, *, epochs: int = 5, batch_size: int = 256,
                 lr: float = 0.02, weight_decay: float = 0.0, valid: Valid | None = None, patience: int = 3,
                 seed: int = 0, progress: bool = False) -> nn.Module:
     """Train ``model`` in place on ``(ids, labels)`` by cross-entropy with Adam; returns it in eval mode.
@@ -113,10 +116,10 @@ def train_small(model: nn.Module, ids: np.ndarray, labels: np.ndarray, *, epochs
                 label="small model on labels", valid=valid, patience=patience)
 
 
-def distill_small(model: nn.Module, ids: np.ndarray, teacher_probs: np.ndarray, *, labels: np.ndarray | None = None,
+def distill_small(model: ModuleT, ids: np.ndarray, teacher_probs: np.ndarray, *, labels: np.ndarray | None = None,
                   temperature: float = 1.0, alpha: float = 1.0, epochs: int = 5, batch_size: int = 256,
                   lr: float = 0.02, weight_decay: float = 0.0, valid: Valid | None = None, patience: int = 3,
-                  seed: int = 0, progress: bool = False) -> nn.Module:
+                  seed: int = 0, progress: bool = False) -> ModuleT:
     """Distil the cloud's class probabilities ``teacher_probs [n, C]`` into ``model`` (Hinton et al., 2015).
 
     ``alpha = 1`` uses the teacher alone (unlabeled sentences); with ``labels`` and ``alpha < 1`` the loss adds
