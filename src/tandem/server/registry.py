@@ -53,7 +53,7 @@ class VersionInfo:
     created_at: float
 
 
-def artifact_context(model_id: str, version: int, fmt: str, base: int | None, device_id: int | None) -> dict:
+def artifact_context(model_id: str, version: int, fmt: str, base: int | None, device_id: int | None) -> dict[str, Any]:
     """The signed context of a model artifact (devices rebuild it from what they asked for)."""
     return {
         "kind": "model",
@@ -86,7 +86,7 @@ class ModelRegistry:
     def __init__(self, store: Store, signer: ArtifactSigner, *, cache_size: int = 16) -> None:
         self.store, self.signer, self.cache_size = store, signer, int(cache_size)
         self._states: OrderedDict[tuple[str, int], dict[str, torch.Tensor]] = OrderedDict()
-        self._artifacts: OrderedDict[tuple, SignedArtifact] = OrderedDict()
+        self._artifacts: OrderedDict[tuple[str, int, str, int | None, int | None], SignedArtifact] = OrderedDict()
         self._lock = threading.Lock()
 
     # -- versions ---------------------------------------------------------------------------------
