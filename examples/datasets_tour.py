@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tandem.core.errors import DataNotFoundError
+from tandem.core import DataNotFoundError
 from tandem.data import (
     describe_datasets,
     dirichlet_partition,

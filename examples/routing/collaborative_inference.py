@@ -27,10 +27,10 @@ from tandem.routing import (
     calibrate_to_quality,
     fit_request_value,
     get_policy,
+    signals_from_features,
     split_users,
 )
 from tandem.routing.policies import LearnedValuePolicy
-from tandem.routing.signals import signals_from_features
 
 ANTICIPATE = 100
 torch.manual_seed(0)

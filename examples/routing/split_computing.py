@@ -11,8 +11,7 @@ from __future__ import annotations
 import torch
 
 from tandem.fleet import DEFAULT_MIX, get_tier
-from tandem.routing.split import choose_partition, partition_costs, profile_stages
-from tandem.routing.split_run import run_split, split_cnn
+from tandem.routing import choose_partition, partition_costs, profile_stages, run_split, split_cnn
 
 stages = split_cnn()
 x = torch.randn(1, 3, 224, 224)

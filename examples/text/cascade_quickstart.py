@@ -10,10 +10,17 @@ tandem.routing, calibrated to a 30% request rate, sends the rest to the cloud's 
 import numpy as np
 
 from tandem.routing import StepSignals, get_policy
-from tandem.text.cascade import oracle_curve, policy_curve
-from tandem.text.cloud import EmbeddingHead, head_proba, train_head
-from tandem.text.features import HashedNgrams
-from tandem.text.small import HashedNgramClassifier, predict_proba, train_small
+from tandem.text import (
+    EmbeddingHead,
+    HashedNgramClassifier,
+    HashedNgrams,
+    head_proba,
+    oracle_curve,
+    policy_curve,
+    predict_proba,
+    train_head,
+    train_small,
+)
 from tandem.text.synthetic import LexiconEncoder, synthetic_reviews
 
 train, dev = synthetic_reviews(4000, seed=0), synthetic_reviews(1000, seed=1)

@@ -13,10 +13,18 @@ import numpy as np
 
 from tandem.data import load_sst2
 from tandem.routing import StepSignals, calibrate, get_policy
-from tandem.text.cloud import CloudTextModel, EmbeddingHead, head_proba, train_head
-from tandem.text.encoder import cached_embeddings, load_minilm
-from tandem.text.features import HashedNgrams
-from tandem.text.small import HashedNgramClassifier, predict_proba, train_small
+from tandem.text import (
+    CloudTextModel,
+    EmbeddingHead,
+    HashedNgramClassifier,
+    HashedNgrams,
+    cached_embeddings,
+    head_proba,
+    load_minilm,
+    predict_proba,
+    train_head,
+    train_small,
+)
 
 encoder = load_minilm()  # EncoderNotAvailableError with the pip command if the package is missing
 train, dev = load_sst2(split="train"), load_sst2(split="dev")
