@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
@@ -35,6 +36,8 @@ from tandem.server.registry import ModelRegistry, NotFoundError
 from tandem.server.rounds import AggregatedHook, RoundManager
 from tandem.server.store import Store
 from tandem.transport.signing import ArtifactSigner
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY_BYTES = 64 << 20
 
@@ -186,7 +189,9 @@ async def _ticker(server: Server, tick_s: float) -> None:
             current = await run_in_threadpool(server.rounds.current)
             server.metrics.open_round.set(0 if current is None else current["round"])
             del closed
-        except Exception:
+        except Exception as exc:  # keep ticking: a failed close is retried next tick, but never silently
+            log.exception("round ticker: closing or reading the open round failed")
+            server.activity.error("round_tick", f"{type(exc).__name__}: {exc}", "round ticker")
             await asyncio.sleep(tick_s)
 
 

