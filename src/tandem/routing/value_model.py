@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from tandem.core.errors import ConfigError
+from tandem.models.mlp import build_mlp
 from tandem.routing.signals import FEATURES
 
 
@@ -45,9 +46,7 @@ class RequestValueModel(nn.Module):
                               f"{n_features}, {hidden}, {members}")
         self.register_buffer("mean", torch.zeros(n_features))
         self.register_buffer("std", torch.ones(n_features))
-        self.nets = nn.ModuleList(
-            nn.Sequential(nn.Linear(n_features, hidden), nn.ReLU(), nn.Linear(hidden, hidden // 2), nn.ReLU(),
-                          nn.Linear(hidden // 2, 1)) for _ in range(members))
+        self.nets = nn.ModuleList(build_mlp([n_features, hidden, hidden // 2, 1]) for _ in range(members))
 
     @property
     def n_features(self) -> int:
