@@ -16,7 +16,8 @@ import time
 
 import torch
 
-from tandem.recipes.fl.cli import FLConfig, build_simulation
+from tandem.recipes.fl.build import build_simulation
+from tandem.recipes.fl.config import FLConfig
 from tandem.report.results import RunResult, StageRecord, write_result
 
 STRATEGIES = (

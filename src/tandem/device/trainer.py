@@ -1,24 +1,27 @@
 """The device side of a federated round: take a plan, train on local data, send the update.
 
-Training is the simulator's :class:`~tandem.sim.runtime.SequentialRuntime` over the device's own data
-(one client), so a real device and a simulated client given the same plan, data and seed return the
-same parameters, bit for bit (DESIGN principle 1): the ``LocalObjective`` contract (FedProx, SCAFFOLD,
+Training is the reference trainer of the one client step
+(:class:`~tandem.federated.client_trainer.SequentialRuntime`) over the device's own data (one client), so
+a real device and a simulated client given the same plan, data and seed return the same parameters, bit
+for bit (DESIGN principle 1): the ``LocalObjective`` contract (FedProx, SCAFFOLD,
 FedPer, Ditto, q-FedAvg) is honoured in one place only. :class:`DeviceTrainer` works over any
 :class:`~tandem.transport.base.Transport`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from tandem.core.errors import ConfigError
 from tandem.core.messages import ClientUpdate
 from tandem.data.clients import RoundView
-from tandem.federated.client_trainer import SequentialRuntime
+from tandem.federated.client_trainer import LossFn, SequentialRuntime
 from tandem.federated.strategy import ClientResult, RoundPlan
 from tandem.federated.wire import PLAN_KIND, decode_plan, encode_result, plan_context
 from tandem.transport.base import Message, Receipt, Transport
@@ -70,7 +73,12 @@ class DeviceTrainer:
     model:
         The architecture (weights come from each plan).
     data:
-        The device's :class:`DeviceData`; its ``client_id`` is the device id updates are sent as.
+        The device's :class:`DeviceData`; its ``client_id`` seeds the local data order.
+    device_id:
+        The id updates are sent as on the transport (default: ``data.client_id``; a server assigns its own
+        ids at enrolment, while the data order follows the client id, as in the simulator).
+    loss_fn:
+        Mean loss ``loss_fn(outputs, targets)`` (cross-entropy by default).
     seed:
         Local data-order seed (``default_rng([seed, round, client_id])``, as in the simulator).
     codec, compress:
@@ -84,18 +92,17 @@ class DeviceTrainer:
         model: nn.Module,
         data: DeviceData,
         *,
+        device_id: int | None = None,
+        loss_fn: LossFn = F.cross_entropy,
         seed: int = 0,
         codec: str = "fp32",
         compress: str | None = None,
         public_key: str | None = None,
     ) -> None:
         self.data = data
-        self.runtime = SequentialRuntime(model, data, seed=seed)
+        self.device_id = data.client_id if device_id is None else int(device_id)
+        self.runtime = SequentialRuntime(model, data, seed=seed, loss_fn=loss_fn)
         self.codec, self.compress, self.public_key = codec, compress, public_key
-
-    @property
-    def device_id(self) -> int:
-        return self.data.client_id
 
     def open_plan(self, message: Message) -> RoundPlan:
         """Verify (if a key is pinned) and decode a plan message; SignatureError / PayloadError if bad."""
@@ -121,11 +128,12 @@ class DeviceTrainer:
             missing = [k for k in self.runtime.keys if k not in plan.params]
         if missing:
             raise ConfigError(f"device {self.device_id}: plan lacks parameters {missing[:5]} of its model")
-        return self.runtime.fit(plan, [self.device_id])[0]
+        return self.runtime.fit(plan, [self.data.client_id])[0]
 
     def update_for(self, plan: RoundPlan) -> ClientUpdate:
-        """Train on ``plan`` and encode the result as the update to send."""
-        return encode_result(plan.round, self.train(plan), codec=self.codec, compress=self.compress)
+        """Train on ``plan`` and encode the result as the update this device sends."""
+        update = encode_result(plan.round, self.train(plan), codec=self.codec, compress=self.compress)
+        return dataclasses.replace(update, device_id=self.device_id)
 
     def step(self, transport: Transport) -> list[Receipt]:
         """Answer every plan waiting for this device on ``transport``; one receipt per update sent."""

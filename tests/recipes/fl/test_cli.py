@@ -10,7 +10,9 @@ import torch
 from typer.testing import CliRunner
 
 from tandem.core.errors import ConfigError
-from tandem.recipes.fl.cli import build_simulation, fl_app, load_config
+from tandem.recipes.fl.build import build_simulation
+from tandem.recipes.fl.cli import fl_app
+from tandem.recipes.fl.config import load_config
 
 
 @pytest.fixture(autouse=True)

@@ -45,6 +45,12 @@ class DeviceFleetConfig(RecipeConfig):
     """Give up after this many seconds."""
     retries: int = Field(6, ge=0)
     """Retries (with exponential backoff) of a failed request."""
+    app: str | None = None
+    """Serve your own ClientApp ('package.module:object') instead of the demo task."""
+    app_args: dict[str, str] = Field(default_factory=dict)
+    """Keyword arguments of the --app function, as JSON (e.g. '{"config": "run.yaml"}')."""
+    clients: list[int] = Field(default_factory=list)
+    """With --app: the app's client ids this process serves, one agent each (e.g. 0,1,2)."""
 
 
 @device_app.callback(invoke_without_command=True)
@@ -63,6 +69,9 @@ def device(overrides: Overrides) -> None:
     if not config.enroll_key:
         raise fail(ConfigError("give --enroll-key (or set TANDEM_ENROLL_KEY)"))
     torch.set_num_threads(1)
+    if config.app is not None:
+        _serve_app(config)
+        return
     report = run_fleet(
         config.server,
         config.devices,
@@ -87,4 +96,21 @@ def device(overrides: Overrides) -> None:
     }
     typer.echo(json.dumps(summary, indent=1))
     if report.errors:
+        raise typer.Exit(code=1)
+
+
+def _serve_app(config: DeviceFleetConfig) -> None:
+    """Agents for a user's ClientApp until SIGTERM; the JSON summary on stdout."""
+    from tandem.recipes.device.apps import run_app_agents
+
+    assert config.app is not None
+    try:
+        summary = run_app_agents(
+            config.server, config.app, config.clients, enroll_key=config.enroll_key, app_args=config.app_args,
+            public_key=config.public_key, duration_s=config.duration, retries=config.retries,
+        )
+    except TandemError as exc:
+        raise fail(exc) from None
+    typer.echo(json.dumps(summary, indent=1))
+    if summary["errors"]:
         raise typer.Exit(code=1)

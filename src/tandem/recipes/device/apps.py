@@ -1,0 +1,69 @@
+"""``tandem device --app module:object --clients 0,1``: real agents serving a user's ClientApp.
+
+One :class:`~tandem.device.app_agent.AppAgent` per client, each in its own thread: enroll, then answer
+round plans until SIGTERM/SIGINT or ``duration`` runs out. Every event is one line on stderr; a JSON
+summary goes to stdout at exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+from tandem.core.errors import ConfigError
+
+
+def run_app_agents(
+    server: str,
+    app_spec: str,
+    clients: list[int],
+    *,
+    enroll_key: str,
+    app_args: dict[str, Any] | None = None,
+    public_key: str | None = None,
+    duration_s: float = 3600.0,
+    retries: int = 6,
+) -> dict[str, Any]:
+    """Run the agents until stopped; returns the summary (devices, rounds answered, errors)."""
+    from tandem.device.app_agent import AppAgent
+    from tandem.federated.app import load_app
+
+    if not clients:
+        raise ConfigError("--clients: give the client ids this process serves (e.g. --clients 0,1,2)")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    app = load_app(app_spec, app_args)
+    agents = [
+        AppAgent(server, app, c, enroll_key=enroll_key, public_key=public_key, retries=retries) for c in clients
+    ]
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    errors: list[str] = []
+    started = time.monotonic()
+
+    def life(agent: AppAgent) -> None:
+        try:
+            agent.enroll()
+            agent.serve(stop, duration_s=duration_s)
+        except Exception as exc:  # one agent's failure is reported, not fatal to the others
+            logging.getLogger(__name__).error("client %d: %s: %s", agent.client_id, type(exc).__name__, exc)
+            errors.append(f"client {agent.client_id}: {type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=life, args=(a,), daemon=True) for a in agents]
+    for thread in threads:
+        thread.start()
+    while any(t.is_alive() for t in threads) and not stop.is_set():
+        time.sleep(0.2)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=5)
+    return {
+        "devices": {a.client_id: a.device_id for a in agents},
+        "rounds_answered": {a.client_id: a.rounds_done for a in agents},
+        "errors": errors,
+        "wall_s": round(time.monotonic() - started, 2),
+    }
