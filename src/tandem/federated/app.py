@@ -66,7 +66,8 @@ def load_app(spec: str, kwargs: Mapping[str, Any] | None = None) -> ClientApp:
         try:
             app = target(**dict(kwargs or {}))
         except TypeError as exc:
-            raise ConfigError(f"--app {spec!r}: calling it with --app-args {dict(kwargs or {})} failed: {exc}") from None
+            given = dict(kwargs or {})
+            raise ConfigError(f"--app {spec!r}: calling it with --app-args {given} failed: {exc}") from None
     if not isinstance(app, ClientApp):
         raise ConfigError(f"--app {spec!r} gave a {type(app).__name__}, not a tandem.federated.ClientApp")
     return app
