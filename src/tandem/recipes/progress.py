@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from rich.console import Console
@@ -34,9 +35,25 @@ class _RichBar:
         self.progress.advance(TaskID(task_id), advance)
 
 
+_LIVE: ContextVar[_RichBar | None] = ContextVar("tandem_live_progress", default=None)
+
+
 @contextlib.contextmanager
 def rich_progress() -> Iterator[ProgressBar]:
-    """A live rich progress bar on stderr, kept on screen when done."""
+    """A live rich progress bar on stderr, kept on screen when done.
+
+    A bar opened while another is live (a library loop inside a recipe's loop) adds its tasks to the live
+    display instead of starting a second one that would fight it for the terminal.
+    """
+    live = _LIVE.get()
+    if live is not None:
+        yield live
+        return
     columns = (TextColumn("{task.description:<48}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, transient=False, console=Console(stderr=True)) as progress:
-        yield _RichBar(progress)
+        bar = _RichBar(progress)
+        token = _LIVE.set(bar)
+        try:
+            yield bar
+        finally:
+            _LIVE.reset(token)
