@@ -3,6 +3,13 @@
 The cascade rule of "big/little" inference (Park et al., "Big/little deep neural network for ultra low
 power inference", CODES+ISSS 2015) and of confidence-based LLM routing: the small model answers what it is
 sure of and defers the rest.
+
+Threshold semantics (the one tandem uses everywhere, simulator and device agent alike): the policy asks
+when the small model's *uncertainty* reaches ``threshold``. With the default ``signal="top1"`` that is
+``1 - top1 >= threshold``, so ``threshold=0.2`` asks whenever the top-1 probability is at most 0.8, ``0``
+always asks and anything above ``1 - 1/classes`` never does. ``"entropy"`` compares the normalized entropy
+(0..1), ``"margin"`` minus the log-probability margin. On a device, :class:`tandem.routing.agent.AgentPolicy`
+feeds it a batch of class probabilities.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ def uncertainty_score(signals: StepSignals, signal: str = "top1") -> np.ndarray:
 
 @register_policy
 class ConfidencePolicy(ThresholdPolicy):
-    """Request when the small model's uncertainty (``signal``) is at least ``threshold``."""
+    """Request when the small model's uncertainty (``signal``) is at least ``threshold`` (module docs)."""
 
     name = "confidence"
 
