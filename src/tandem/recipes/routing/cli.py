@@ -64,7 +64,8 @@ def bench(
     summary: dict = {"datasets": []}
     outcomes = []
     try:
-        configs = [build_config(RouteBenchConfig, overrides, base={"dataset": name, "cache_dir": str(out / "cache")})
+        cache = {"cache_dir": str(out / "cache")}
+        configs = [build_config(RouteBenchConfig, {**overrides, "dataset": name}, base=cache)
                    for name in dataset or ["ml-100k", "beauty"]]
         for config in configs:
             outcome = run_bench(config, progress=progress and not as_json)
