@@ -133,14 +133,3 @@ def test_counter_total_skips_routes(app) -> None:
     assert counter_total(metrics.requests) == 8
     assert counter_total(metrics.requests, skip_prefix=("/dashboard",)) == 3
     assert isinstance(ServerDashboard(app.state.tandem).snapshot().requests_total, float)
-
-
-def test_serve_prints_where_the_dashboard_is() -> None:
-    from tandem.recipes.serve.cli import dashboard_hint
-
-    generated = dashboard_hint("0.0.0.0", 8000, "tok-123", shown=True)
-    assert generated.startswith("live dashboard: http://127.0.0.1:8000/dashboard#token=tok-123")
-    chosen = dashboard_hint("10.0.0.5", 9000, "secret", shown=False)  # a token the operator set is not echoed
-    assert "secret" not in chosen and "http://10.0.0.5:9000/dashboard#token=<admin token>" in chosen
-    assert "TANDEM_ADMIN_TOKEN" in chosen
-    assert "http://[::1]:8000/dashboard#" in dashboard_hint("::1", 8000, "t", shown=True)

@@ -1,4 +1,4 @@
-"""The command-line entry points parse their options and fail clearly (the lead attaches them to ``tandem``)."""
+"""``tandem device`` parses its options and fails clearly."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ pytest.importorskip("fastapi")
 from typer.testing import CliRunner
 
 from tandem.recipes.device.cli import device_app
-from tandem.recipes.serve.cli import serve_app
 
 
 def test_device_command_needs_an_enrollment_key() -> None:
@@ -21,8 +20,3 @@ def test_device_command_reports_unreachable_server() -> None:
     args = ["--server", "http://127.0.0.1:9", "--enroll-key", "k", "--duration", "1", "--retries", "0"]
     result = CliRunner().invoke(device_app, args, env={})
     assert result.exit_code == 1 and '"devices": 0' in result.output and "ConnectError" in result.output
-
-
-def test_serve_command_lists_its_options() -> None:
-    result = CliRunner().invoke(serve_app, ["--help"])
-    assert result.exit_code == 0 and "--db" in result.output and "--port" in result.output

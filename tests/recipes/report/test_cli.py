@@ -1,15 +1,12 @@
-"""``tandem report`` and the report ``tandem demo`` writes."""
+"""``tandem report``: result files in, one HTML page out; a bad file is named and nothing is written."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from tests.report.conftest import demo_result
 from typer.testing import CliRunner
 
-from tandem.recipes.demo.report import write_demo_report
 from tandem.recipes.report.cli import report_app
-from tandem.report.results import write_result
 
 runner = CliRunner()
 
@@ -36,10 +33,3 @@ def test_report_command_names_the_bad_file_and_writes_nothing(result_files: list
 def test_report_command_needs_a_file() -> None:
     got = runner.invoke(report_app, [])
     assert got.exit_code == 2 and "Missing argument" in got.output
-
-
-def test_demo_report_goes_beside_the_json(tmp_path: Path) -> None:
-    result_json = write_result(demo_result(), tmp_path / "tandem-results" / "demo.json")
-    path = write_demo_report(result_json)
-    assert path == tmp_path / "tandem-results" / "report.html"
-    assert "tandem demo: cloud -&gt; device -&gt; cloud" in path.read_text()
