@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rich.table import Table
 
 from tandem.data.sequences import SequenceDataset
@@ -34,6 +34,25 @@ from tandem.report.table import human_bytes, human_count
 
 DATASETS = ("synthetic", "ml-100k", "beauty")
 QUALITY_KEYS = ("hr@5", "ndcg@5", "hr@10", "ndcg@10", "hr@20", "ndcg@20")
+
+
+class SyntheticSet(BaseModel):
+    """The synthetic data set's shape (arguments of :func:`tandem.data.make_synthetic_fleet`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    n_users: int = Field(3000, ge=10)
+    """Synthetic users."""
+    n_items: int = Field(1000, ge=10)
+    """Items in the synthetic catalogue."""
+    n_clusters: int = Field(20, ge=1)
+    """Taste clusters."""
+    seq_len: int = Field(40, ge=3)
+    """Longest sequence of a user."""
+    min_seq_len: int = Field(5, ge=3)
+    """Shortest sequence of a user."""
+    follow_prob: float = Field(0.5, ge=0.0, le=1.0)
+    """Chance that a click follows the user's cluster."""
 
 
 class BenchConfig(RecipeConfig):
@@ -114,9 +133,8 @@ class BenchConfig(RecipeConfig):
     """torch intra-op threads for training."""
     seed: int = 0
     """Seed of everything random."""
-    synthetic: dict[str, Any] = Field(default_factory=lambda: {"n_users": 3000, "n_items": 1000, "n_clusters": 20,
-                                                               "seq_len": 40, "min_seq_len": 5, "follow_prob": 0.5})
-    """Arguments of :func:`tandem.data.make_synthetic_fleet` for the synthetic data set."""
+    synthetic: SyntheticSet = Field(default_factory=SyntheticSet)
+    """Shape of the synthetic data set."""
 
     @field_validator("n_negatives", "distill_top_k", "logit_kd_alpha", mode="before")
     @classmethod
@@ -130,7 +148,7 @@ def load_bench_data(config: BenchConfig) -> SequenceDataset:
     if config.dataset == "synthetic":
         from tandem.data import make_synthetic_fleet
 
-        return make_synthetic_fleet(**config.synthetic, seed=config.seed).sequences
+        return make_synthetic_fleet(**config.synthetic.model_dump(), seed=config.seed).sequences
     if config.dataset == "ml-100k":
         from tandem.data import load_movielens_100k
 
