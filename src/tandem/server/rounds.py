@@ -4,10 +4,10 @@ A round is a row in ``rounds`` plus its plan in the mailbox, written in one tran
 the plan, train, and send updates that :class:`~tandem.server.mailbox.ServerTransport` checks and commits
 one by one. :meth:`RoundManager.close` (at the deadline, when every device has answered, or on demand)
 aggregates the stored updates with the round's strategy through the shared
-:class:`~tandem.federated.rounds.RoundLoop` (the round loop every runtime shares) and, in one transaction, registers the new model version,
-stores the strategy's state and marks the round closed. Nothing lives only in memory: after a crash,
-:meth:`RoundManager.resume` rebuilds the strategy from the last closed round and the open round goes
-on with every acknowledged update.
+:class:`~tandem.federated.rounds.RoundLoop` (the round loop every runtime shares) and, in one transaction,
+registers the new model version, stores the strategy's state and marks the round closed. Nothing lives
+only in memory: after a crash, :meth:`RoundManager.resume` rebuilds the strategy from the last closed
+round and the open round goes on with every acknowledged update.
 """
 
 from __future__ import annotations
@@ -26,14 +26,14 @@ from sqlalchemy import func, insert, select, update
 
 from tandem.core.errors import ConfigError
 from tandem.core.messages import ClientUpdate
+from tandem.federated.rounds import RoundLoop
 from tandem.federated.strategy import LocalObjective, Params, Strategy, get_strategy
+from tandem.federated.wire import PLAN_KIND, decode_result
 from tandem.server import db
 from tandem.server.errors import rejected
 from tandem.server.mailbox import ServerTransport
 from tandem.server.registry import ModelRegistry, NotFoundError
 from tandem.server.store import Store
-from tandem.federated.rounds import RoundLoop
-from tandem.federated.wire import PLAN_KIND, decode_result
 from tandem.transport.signing import ArtifactSigner
 
 AggregatedHook = Callable[[int, Params], None]
