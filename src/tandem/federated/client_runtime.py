@@ -116,6 +116,45 @@ class Joint:
         )
 
 
+@dataclass
+class ActivePrefix:
+    """A batched job's M models reordered by how many steps they take, most first.
+
+    At step ``s`` exactly the first ``counts[s]`` models (in this order) still have a step to take, so a
+    batched runtime computes step ``s`` on the prefix ``[:counts[s]]`` of its stacks only: clients that
+    finished are not padded along (with uneven client sizes the padding used to dominate), and a model
+    that is not computed cannot move, which is what the reference's skipped step does. ``rows``/``weight``
+    are the step plan's, columns in this order.
+    """
+
+    order: np.ndarray
+    counts: np.ndarray
+    rows: np.ndarray
+    weight: np.ndarray
+
+    @classmethod
+    def of(cls, steps: StepPlan) -> ActivePrefix:
+        order = np.argsort(-steps.n_steps, kind="stable")
+        S = steps.rows.shape[0]
+        counts = (steps.n_steps[None, :] > np.arange(S)[:, None]).sum(1)
+        return cls(order, counts, steps.rows[:, order], steps.weight[:, order])
+
+    def sort(self, stacked: Stacked) -> Stacked:
+        """Fresh ``[M, ...]`` copies of ``stacked`` in prefix order."""
+        index = torch.from_numpy(self.order)
+        return {k: v.index_select(0, index) for k, v in stacked.items()}
+
+    def unsort(self, stacked: Stacked) -> Stacked:
+        """Back to the job's order."""
+        index = torch.from_numpy(np.argsort(self.order, kind="stable"))
+        return {k: v.index_select(0, index) for k, v in stacked.items()}
+
+    def unsort_array(self, values: np.ndarray) -> np.ndarray:
+        out = np.empty_like(values)
+        out[self.order] = values
+        return out
+
+
 class ClientRuntime(ABC):
     """Trains the clients of a round with the semantics of :mod:`tandem.federated.client`.
 

@@ -42,7 +42,7 @@ from torch import nn
 from tandem.core.errors import ConfigError
 from tandem.data.clients import ClientData
 from tandem.federated.client import Stacked, sgd_update
-from tandem.federated.client_runtime import ClientRuntime, Joint, Trained, TrainJob
+from tandem.federated.client_runtime import ActivePrefix, ClientRuntime, Joint, Trained, TrainJob
 from tandem.federated.client_trainer import LossFn
 
 _PROBE_CLIENTS = 2
@@ -189,25 +189,30 @@ class FunctionalRuntime(ClientRuntime):
 
     def _train(self, job: TrainJob) -> Trained:
         joint = Joint.of(job, self.keys)
-        steps = joint.steps
-        rows_t = torch.from_numpy(steps.rows)
-        xs, ys = job.view.X[rows_t], job.view.y[rows_t]
-        weight_t = torch.from_numpy(steps.weight)
-        active_t = torch.from_numpy(steps.active.astype(np.float32))
-        needs_mask = joint.mu is not None or joint.correction is not None
-        params = joint.start
-        losses = []
-        for s in range(steps.rows.shape[0]):
-            grads, loss = self._batched_step(params, xs[s], ys[s], weight_t[s])
-            losses.append(loss.detach())
-            mask = active_t[s] if needs_mask and not steps.active[s].all() else None
+        # step s runs on the prefix of models still training (see ActivePrefix): no padded clients
+        prefix = ActivePrefix.of(joint.steps)
+        X, y = job.view.X, job.view.y
+        rows_t, weight_t = torch.from_numpy(prefix.rows), torch.from_numpy(prefix.weight)
+        params = prefix.sort(joint.start)
+        mu = None if joint.mu is None else joint.mu[torch.from_numpy(prefix.order)]
+        correction = None if joint.correction is None else prefix.sort(joint.correction)
+        loss_sum = torch.zeros(len(prefix.order), dtype=torch.float32)
+        lr = job.objective.lr
+        for s, m in enumerate(prefix.counts.tolist()):
+            live = {k: v[:m] for k, v in params.items()}
+            batch = rows_t[s, :m]
+            grads, loss = self._batched_step(live, X[batch], y[batch], weight_t[s, :m])
             with torch.no_grad():
-                params = sgd_update(
-                    params, grads, job.anchor, job.objective.lr, mu=joint.mu, correction=joint.correction, active=mask
+                loss_sum[:m] += loss.detach()
+                new = sgd_update(
+                    live, grads, job.anchor, lr,
+                    mu=None if mu is None else mu[:m],
+                    correction=None if correction is None else {k: v[:m] for k, v in correction.items()},
                 )
-        M = len(steps.n_steps)
-        loss_sum = torch.stack(losses).sum(0).to(torch.float64) if losses else torch.zeros(M, dtype=torch.float64)
-        return joint.trained(params, loss_sum.numpy())
+                for k, v in params.items():
+                    v[:m].copy_(new[k])
+        trained = prefix.unsort(params)
+        return joint.trained(trained, prefix.unsort_array(loss_sum.numpy()).astype(np.float64))
 
 
 def stacks(model: nn.Module, data: ClientData, **kwargs: Any) -> FunctionalRuntime | None:

@@ -28,7 +28,7 @@ from torch import nn
 from tandem.core.errors import ConfigError
 from tandem.data.clients import ClientData
 from tandem.federated.client import Stacked, sgd_update
-from tandem.federated.client_runtime import ClientRuntime, Joint, Runtime, Trained, TrainJob
+from tandem.federated.client_runtime import ActivePrefix, ClientRuntime, Joint, Runtime, Trained, TrainJob
 from tandem.federated.client_trainer import SequentialRuntime
 from tandem.sim.stacked import StackedMLP
 
@@ -63,33 +63,35 @@ class BatchedRuntime(ClientRuntime):
 
     def _train(self, job: TrainJob) -> Trained:
         joint = Joint.of(job, self.keys)
-        steps = joint.steps
-        rows_t = torch.from_numpy(steps.rows)
-        xs, ys = job.view.X[rows_t], job.view.y[rows_t]
-        weight_t = torch.from_numpy(steps.weight)
-        active_t = torch.from_numpy(steps.active.astype(np.float32))
-        # an inactive client's batch has weight 0, so its gradient is exactly 0: masking is only
-        # needed when a proximal or control-variate term adds to it
-        needs_mask = joint.mu is not None or joint.correction is not None
-        params = {k: v.requires_grad_(True) for k, v in joint.start.items()}
-        losses = []
-        with torch.enable_grad():
-            for s in range(steps.rows.shape[0]):
-                out = self.spec.forward(params, xs[s])
-                ce = F.cross_entropy(out.reshape(-1, out.shape[-1]), ys[s].reshape(-1), reduction="none")
-                per_client = (ce.view(weight_t[s].shape) * weight_t[s]).sum(1)
-                grads = torch.autograd.grad(per_client.sum(), list(params.values()))
-                losses.append(per_client.detach())
-                mask = active_t[s] if needs_mask and not steps.active[s].all() else None
-                with torch.no_grad():
-                    new = sgd_update(
-                        params, dict(zip(params, grads, strict=True)), job.anchor, job.objective.lr,
-                        mu=joint.mu, correction=joint.correction, active=mask,
-                    )
-                params = {k: v.requires_grad_(True) for k, v in new.items()}
-        M = len(steps.n_steps)
-        loss_sum = torch.stack(losses).sum(0).to(torch.float64) if losses else torch.zeros(M, dtype=torch.float64)
-        return joint.trained({k: v.detach() for k, v in params.items()}, loss_sum.numpy())
+        # models sorted by steps taken, most first: step s runs on the prefix still training (no padding
+        # for clients that are done; a model that is not computed does not move, as in the reference)
+        prefix = ActivePrefix.of(joint.steps)
+        X, y = job.view.X, job.view.y
+        rows_t, weight_t = torch.from_numpy(prefix.rows), torch.from_numpy(prefix.weight)
+        params = prefix.sort(joint.start)
+        mu = None if joint.mu is None else joint.mu[torch.from_numpy(prefix.order)]
+        correction = None if joint.correction is None else prefix.sort(joint.correction)
+        loss_sum = torch.zeros(len(prefix.order), dtype=torch.float32)
+        lr = job.objective.lr
+        for s, m in enumerate(prefix.counts.tolist()):
+            live = {k: v[:m].detach().requires_grad_(True) for k, v in params.items()}
+            batch = rows_t[s, :m]
+            with torch.enable_grad():
+                out = self.spec.forward(live, X[batch])
+                ce = F.cross_entropy(out.reshape(-1, out.shape[-1]), y[batch].reshape(-1), reduction="none")
+                per_client = (ce.view(m, -1) * weight_t[s, :m]).sum(1)
+                grads = torch.autograd.grad(per_client.sum(), list(live.values()))
+            with torch.no_grad():
+                loss_sum[:m] += per_client.detach()
+                new = sgd_update(
+                    live, dict(zip(live, grads, strict=True)), job.anchor, lr,
+                    mu=None if mu is None else mu[:m],
+                    correction=None if correction is None else {k: v[:m] for k, v in correction.items()},
+                )
+                for k, v in params.items():
+                    v[:m].copy_(new[k])
+        trained = prefix.unsort(params)
+        return joint.trained(trained, prefix.unsort_array(loss_sum.numpy()).astype(np.float64))
 
 
 RUNTIMES = ("auto", "batched", "functional", "sequential", "ray")
