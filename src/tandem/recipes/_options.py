@@ -121,6 +121,25 @@ class RecipeConfig(BaseModel):
 
 
 @dataclass(frozen=True)
+class _CliSpec:
+    """What :func:`cli` put in a field's ``json_schema_extra``."""
+
+    names: tuple[str, ...] = ()
+    envvar: str | None = None
+    argument: bool = False
+
+
+def _spec(info: FieldInfo) -> _CliSpec:
+    extra = info.json_schema_extra
+    raw = extra.get("cli") if isinstance(extra, dict) else None
+    if not isinstance(raw, dict):
+        return _CliSpec()
+    names, envvar = raw.get("names") or [], raw.get("envvar")
+    return _CliSpec(tuple(str(n) for n in names) if isinstance(names, list) else (),
+                    envvar if isinstance(envvar, str) else None, bool(raw.get("argument")))
+
+
+@dataclass(frozen=True)
 class _Option:
     """One derived option: the config field path it sets, how typer declares it, how its text is parsed."""
 
@@ -141,6 +160,10 @@ def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
 
 def _is_model(annotation: Any) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _identity(value: Any) -> Any:
+    return value
 
 
 def _split_list(text: str) -> list[str]:
@@ -189,12 +212,13 @@ def _options(model: type[BaseModel], prefix: tuple[str, ...] = (), exclude: Coll
         if _is_model(annotation):
             out += _options(annotation, path)
             continue
-        spec = ((info.json_schema_extra if isinstance(info.json_schema_extra, dict) else None) or {}).get("cli") or {}
-        option = (spec.get("names") or [f"--{'-'.join(path).replace('_', '-')}"])[0]
+        spec = _spec(info)
+        option = spec.names[0] if spec.names else f"--{'-'.join(path).replace('_', '-')}"
         origin, args = typing.get_origin(annotation), typing.get_args(annotation)
         default = _default(info)
-        extra, parse, kind = "", (lambda value: value), annotation
-        if spec.get("argument") and origin is list:
+        parse: Callable[[Any], Any] = _identity
+        extra, kind = "", annotation
+        if spec.argument and origin is list:
             kind = annotation
         elif origin is Literal:
             kind, extra = str, f" (one of: {', '.join(map(str, args))})"
@@ -205,16 +229,16 @@ def _options(model: type[BaseModel], prefix: tuple[str, ...] = (), exclude: Coll
         elif annotation not in _SCALARS:
             raise TypeError(f"config_options: {model.__name__}.{name} has a type no option can carry: {annotation}")
         declaration: Any
-        if spec.get("argument"):
+        if spec.argument:
             declaration = typer.Argument(help=_help(info, default, extra), show_default=False)
         else:
-            names = list(spec.get("names") or [option])
+            names = list(spec.names or [option])
             if kind is bool and "/" not in names[0]:  # --flag/--no-flag, as typer's own bool options read
                 names[0] = f"{names[0]}/--no-{names[0].removeprefix('--')}"
-            declaration = typer.Option(*names, envvar=spec.get("envvar"),
+            declaration = typer.Option(*names, envvar=spec.envvar,
                                        help=_help(info, default, extra), show_default=False)
         param = "_".join(path)
-        shown = param.upper() if spec.get("argument") else option
+        shown = param.upper() if spec.argument else option
         out.append((_Option(path, param, shown, kind, parse), Annotated[kind | None, declaration]))
     return out
 

@@ -43,14 +43,17 @@ def bench(
 ) -> None:
     """Train, compress, personalize and deliver recommenders; print quality, bytes, FLOPs and latency per method."""
     from tandem.recipes.delivery.bench import bench_table, run_bench
-    from tandem.report.results import write_result
+    from tandem.report.results import RunResult, write_result
 
     try:
         config = build_config(BenchConfig, overrides, base=QUICK if quick else None)
         log = None if progress or as_json else lambda line: typer.echo(line, err=True)
         target = out or Path(f"tandem-results/delivery-{config.dataset}.json")
-        result = run_bench(config, progress=progress and not as_json, log=log,
-                           on_stage=lambda partial: write_result(partial, target))
+
+        def save(partial: RunResult) -> None:
+            write_result(partial, target)
+
+        result = run_bench(config, progress=progress and not as_json, log=log, on_stage=save)
         path = write_result(result, target)
     except TandemError as exc:
         raise fail(exc) from None

@@ -86,7 +86,7 @@ def learn_value_model(setup: BenchSetup, *, rounds: int = 2, progress: bool = Fa
                       ) -> tuple[RequestValueModel, ValueFitReport, StepLog]:
     """Log random requests on the log users, fit the value model, then refit on its own on-policy logs."""
     cfg, sim = setup.config, setup.log_sim
-    horizon = {"horizon": cfg.value_horizon, "discount": cfg.value_discount}
+    horizon: dict[str, Any] = {"horizon": cfg.value_horizon, "discount": cfg.value_discount}
     logs = [sim.run(get_policy("random", rate=r, seed=cfg.seed + i), log=True, description=f"log random {r:.0%}",
                     **horizon).log for i, r in enumerate(cfg.log_rates)]
     data = _concat([g for g in logs if g is not None])

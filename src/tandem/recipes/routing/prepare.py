@@ -222,9 +222,10 @@ def prepare(config: RouteBenchConfig, *, progress: bool = False) -> BenchSetup:
                       _subsample(split.eval, config.max_users, config.seed + 2))
     large, large_info = trained_model(config, split.train, "large", progress=progress)
     small, small_info = trained_model(config, split.train, "small", progress=progress)
-    info = {"large": {**large_info, "config": large.config(), "flops_per_request": large.flops_per_example()},
-            "small": {**small_info, "config": small.config(), "flops_per_step": small.flops_per_example()},
-            "users": {"train": split.train.n_users, "log": split.log.n_users, "eval": split.eval.n_users}}
+    info: dict[str, Any] = {
+        "large": {**large_info, "config": large.config(), "flops_per_request": large.flops_per_example()},
+        "small": {**small_info, "config": small.config(), "flops_per_step": small.flops_per_example()},
+        "users": {"train": split.train.n_users, "log": split.log.n_users, "eval": split.eval.n_users}}
     log_sim = simulator(config, split.log, large, small, seed=config.seed + 1, progress=progress)
     eval_sim = simulator(config, split.eval, large, small, seed=config.seed + 2, progress=progress)
     if config.combiner == "fusion" and config.fusion_age_fit != "off":

@@ -132,8 +132,8 @@ def assign_roles(n_rows: int, *, n_labeled: int, n_log: int, n_user_rows: int, n
     pool = perm[cuts[-1]:] if n_pool is None else perm[cuts[-1]:cuts[-1] + int(n_pool)]
     if pool.size < 1:
         raise ConfigError("assign_roles: the unlabeled pool is empty")
-    parts = np.split(perm[: cuts[-1]], cuts[:-1])
-    return Roles(*(np.sort(p) for p in parts), np.sort(pool))
+    labeled, log, users = (np.sort(p) for p in np.split(perm[: cuts[-1]], cuts[:-1]))
+    return Roles(labeled, log, users, np.sort(pool))
 
 
 @dataclass
