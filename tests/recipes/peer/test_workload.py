@@ -7,7 +7,15 @@ import json
 import numpy as np
 import pytest
 
-from tandem.recipes.peer.workload import load_digits_arrays, load_peer_workload, plain_reference_loop, run_peer_workload
+from tandem.core.errors import ConfigError
+from tandem.recipes.peer.workload import (
+    PeerConfig,
+    load_digits_arrays,
+    load_peer_workload,
+    plain_reference_loop,
+    run_peer,
+    run_peer_workload,
+)
 from tandem.sim.selection import UniformSelector
 
 
@@ -58,3 +66,10 @@ def test_missing_peer_files_are_reported(tmp_path):
 
     with pytest.raises(DataNotFoundError, match=r"partition\.json"):
         load_peer_workload(tmp_path)
+
+
+def test_peer_config_runs_the_first_rounds_and_rejects_unknown_configs(peers_dir) -> None:
+    result = run_peer(PeerConfig(peers_dir=str(peers_dir), rounds=2))
+    assert len(result.history) == 3
+    with pytest.raises(ConfigError, match="config"):
+        PeerConfig(config="huge")

@@ -18,23 +18,39 @@ import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
 from tandem.core.errors import ConfigError, DataNotFoundError
 from tandem.data.clients import PartitionedData
 from tandem.federated.strategy import LocalObjective, get_strategy
 from tandem.models.mlp import build_mlp
+from tandem.recipes._options import RecipeConfig
 from tandem.sim.engine import ClassificationEval, FederatedResult, FederatedSimulation
 from tandem.sim.selection import ScheduleSelector
 
 PEER_CONFIGS = {"main": "100", "large": "1000"}
 REFERENCE_FINAL_ACCURACY = {"main": 0.7028}
 LOCAL = {"lr": 0.05, "epochs": 1, "batch_size": 16}
+"""The clients' local step, as workload.json fixes it (part of the workload's definition, not a knob)."""
+
+
+class PeerConfig(RecipeConfig):
+    """Which peer workload to run and how (the workload itself is fixed by ``workload.json``)."""
+
+    peers_dir: str = "../shared/peers"
+    """Folder with workload.json, partition.json, schedule.json and init_weights.json."""
+    config: Literal["main", "large"] = "main"
+    """main: 100 clients, 10 per round, 50 rounds; large: 1000 clients, 100 per round, 10 rounds."""
+    runtime: Literal["auto", "batched", "sequential"] = "batched"
+    """How the engine runs the clients' local training."""
+    rounds: int | None = Field(None, ge=1)
+    """Run only the first rounds of the schedule (None: all of them)."""
 
 
 def load_digits_arrays() -> tuple[np.ndarray, np.ndarray]:
@@ -128,6 +144,15 @@ def peer_simulation(workload: PeerWorkload, **kwargs: Any) -> FederatedSimulatio
 def run_peer_workload(workload: PeerWorkload, **kwargs: Any) -> FederatedResult:
     """Run the workload on the engine and return its result (accuracy per round in ``history``)."""
     return peer_simulation(workload, **kwargs).run()
+
+
+def run_peer(config: PeerConfig | None = None) -> FederatedResult:
+    """Load and run the workload ``config`` names."""
+    config = config or PeerConfig()
+    workload = load_peer_workload(config.peers_dir, config.config)
+    if config.rounds is not None:
+        workload.schedule = workload.schedule[: config.rounds]
+    return run_peer_workload(workload, runtime=config.runtime)
 
 
 def plain_reference_loop(workload: PeerWorkload, rounds: int | None = None) -> list[float]:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import torch
+from pydantic import Field
 from torch import nn
 
 from tandem.core.errors import ConfigError
@@ -23,8 +25,28 @@ from tandem.federated.attacks import flip_labels
 from tandem.federated.hooks import ClientHook, HookedRuntime
 from tandem.federated.strategy import Strategy
 from tandem.models.mlp import build_mlp
+from tandem.recipes._options import RecipeConfig
 from tandem.sim.engine import ClassificationEval, FederatedResult, FederatedSimulation
 from tandem.sim.runtime import make_runtime
+
+
+class ScenarioConfig(RecipeConfig):
+    """One trust scenario: the data set, how it is split over clients, and how long the run is."""
+
+    dataset: Literal["digits", "adult", "bank"] = "digits"
+    """scikit-learn digits, UCI Adult or UCI Bank (the UCI sets from ../shared/data)."""
+    n_clients: int = Field(20, ge=1)
+    """Clients the training rows are split over."""
+    alpha: float = Field(1.0, gt=0)
+    """Dirichlet concentration of the label skew (small: non-IID)."""
+    max_rows: int | None = Field(12000, ge=1)
+    """Subsample the tabular sets' training rows to this many (None: all)."""
+    rounds: int = Field(30, ge=1)
+    """Federated rounds."""
+    clients_per_round: int | None = Field(None, ge=1)
+    """Clients per round (None: every client)."""
+    seed: int = 0
+    """Seed of the split, the model and the run."""
 
 
 @dataclass
@@ -138,3 +160,16 @@ def run_scenario(
         progress=False,
     )
     return sim.run()
+
+
+def scenario(config: ScenarioConfig) -> Scenario:
+    """The scenario ``config`` describes."""
+    if config.dataset == "digits":
+        return digits_scenario(config.n_clients, config.alpha, config.seed)
+    return tabular_scenario(config.dataset, config.n_clients, config.alpha, config.seed, config.max_rows)
+
+
+def run_config(config: ScenarioConfig, strategy: Strategy, **kwargs: Any) -> FederatedResult:
+    """Run ``strategy`` on the scenario ``config`` describes (``kwargs``: hooks, label_flip_clients)."""
+    return run_scenario(scenario(config), strategy, rounds=config.rounds, clients_per_round=config.clients_per_round,
+                        seed=config.seed, **kwargs)
