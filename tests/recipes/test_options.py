@@ -87,3 +87,17 @@ def test_the_config_itself_raises_config_error() -> None:
     assert Toy().replace(epochs=4).epochs == 4
     with pytest.raises(ConfigError):
         Toy().replace(epochs=-1)
+
+
+def test_a_config_file_lies_below_the_options(tmp_path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text("epochs: 5\nrates: [0.3]\ninner: {lr: 0.2}\n")
+    got = invoke("--config", str(path), "--epochs", "6")
+    assert (got.epochs, got.rates, got.inner.lr) == (6, (0.3,), 0.2)
+    path.write_text("epochs: 0\n")
+    result = CliRunner().invoke(app, ["--config", str(path)])
+    assert result.exit_code == 2 and result.output.strip() == f"error: {path}: invalid config: epochs: Input should " \
+                                                               "be greater than or equal to 1 (got 0)"
+    path.write_text("- 1\n")
+    result = CliRunner().invoke(app, ["--config", str(path)])
+    assert result.exit_code == 2 and "mapping" in result.output and "Traceback" not in result.output

@@ -38,8 +38,16 @@ from pydantic.fields import FieldInfo
 
 from tandem.core.errors import ConfigError
 
-Overrides = dict[str, Any]
-"""The options a user gave, as a nested mapping of config fields (``{"dataset": {"name": "wine"}}``)."""
+
+class Overrides(dict[str, Any]):
+    """The options a user gave, as a nested mapping of config fields (``{"dataset": {"name": "wine"}}``).
+
+    ``file`` / ``file_values``: the YAML file given with ``--config`` and its fields, which lie between a
+    command's preset and the options.
+    """
+
+    file: Path | None = None
+    file_values: dict[str, Any] | None = None
 
 C = TypeVar("C", bound=BaseModel)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -248,14 +256,34 @@ def option_names(model: type[BaseModel]) -> dict[tuple[str, ...], str]:
     return {opt.path: opt.name for opt, _ in _options(model)}
 
 
-def config_options(model: type[BaseModel], *, param: str = "overrides", exclude: Collection[str] = ()
-                   ) -> Callable[[F], F]:
+def _read_yaml(path: Path) -> dict[str, Any]:
+    """A YAML file of config fields; a user's mistake is a one-line usage error."""
+    import yaml
+
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint="--config") from None
+    except yaml.YAMLError as exc:
+        raise typer.BadParameter(f"{path} is not valid YAML: {exc}", param_hint="--config") from None
+    if not isinstance(raw, dict):
+        raise typer.BadParameter(f"{path}: the top level must be a mapping of fields", param_hint="--config")
+    return raw
+
+
+_FILE_OPTION = Annotated[Path | None, typer.Option(
+    "--config", help="YAML file of config fields (a run's settings in one place); options given beside it win.")]
+
+
+def config_options(model: type[BaseModel], *, param: str = "overrides", exclude: Collection[str] = (),
+                   file_option: bool = True) -> Callable[[F], F]:
     """Decorate a typer command: add one option per field of ``model`` and pass the given ones as ``param``.
 
     The command keeps its own parameters (output paths, ``--json``, ``--progress``); its ``param`` parameter
     receives an :data:`Overrides` mapping of only the options the user set (every derived option defaults
     to "not given", so a preset or a config file below it keeps its values). ``exclude``: top-level fields the
-    command sets itself (e.g. one it loops over). Apply it below ``@app.command()``.
+    command sets itself (e.g. one it loops over). ``file_option``: add ``--config FILE`` (a YAML file of fields,
+    below the options). Apply it below ``@app.command()``.
     """
     derived = _options(model, exclude=exclude)
 
@@ -269,16 +297,22 @@ def config_options(model: type[BaseModel], *, param: str = "overrides", exclude:
             raise TypeError(f"config_options: {command.__name__} repeats config fields {sorted(clash)}")
         added = [inspect.Parameter(opt.param, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotated)
                  for opt, annotated in derived]
+        if file_option:
+            added.insert(0, inspect.Parameter("config_file", inspect.Parameter.KEYWORD_ONLY, default=None,
+                                              annotation=_FILE_OPTION))
         own_positional = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
 
         @functools.wraps(command)
         def wrapper(**kwargs: Any) -> Any:
-            overrides: Overrides = {}
+            overrides = Overrides()
+            path = kwargs.pop("config_file", None) if file_option else None
+            if path is not None:
+                overrides.file, overrides.file_values = path, _read_yaml(path)
             for opt, _ in derived:
                 value = kwargs.pop(opt.param, None)
                 if value is None:
                     continue
-                node = overrides
+                node: dict[str, Any] = overrides
                 for key in opt.path[:-1]:
                     node = node.setdefault(key, {})
                 node[opt.path[-1]] = opt.parse(value)
@@ -310,7 +344,10 @@ def build_config(model: type[C], overrides: Mapping[str, Any] | None = None, *,
                  base: Mapping[str, Any] | None = None, where: str = "") -> C:
     """Validate ``base`` with ``overrides`` on top into ``model``; any problem is one :class:`ConfigError`
     naming the option (or ``where``: the config file) and the field."""
-    values = _merge(base or {}, overrides or {})
+    file_values = getattr(overrides, "file_values", None) or {}
+    if file_values and not where:
+        where = str(getattr(overrides, "file", ""))
+    values = _merge(_merge(base or {}, file_values), overrides or {})
     try:
         # a RecipeConfig validates in __init__ (pydantic would wrap its error if model_validate called it)
         return model(**values) if issubclass(model, RecipeConfig) else model.model_validate(values)

@@ -30,7 +30,7 @@ def _fl() -> None:
 
 
 @fl_app.command("run")
-@config_options(FLConfig)
+@config_options(FLConfig, file_option=False)  # the YAML file is the CONFIG argument
 def run(
     overrides: Overrides,
     config: Annotated[Path, typer.Argument(help="YAML config (see examples/fl/); options override its fields.")],
