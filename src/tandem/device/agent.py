@@ -11,11 +11,18 @@ cloud's large model; the cloud's answers replace the local ones for those rows, 
 logged to the server for the routing direction to learn from.
 
 Federated rounds: :class:`~tandem.device.trainer.DeviceTrainer` over
-:class:`~tandem.transport.http.HttpTransport` — the same code as in simulation.
+:class:`~tandem.transport.http.HttpTransport` — the same code as in simulation. :meth:`DeviceAgent.checkin`
+renews the device's lease (only live devices are selected) and tells it the round state.
+
+Restarts: with ``state_dir``, :meth:`DeviceAgent.start` keeps the identity (device id, token, pinned server
+key) and the verified model it holds in :class:`~tandem.device.state.StateFile`, and a restarted agent resumes
+as the same device. Each event is one line on the ``tandem.device.events`` logger (:func:`~tandem.device.state.emit`).
 """
 
 from __future__ import annotations
 
+import os
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +31,10 @@ import numpy as np
 import torch
 
 from tandem.core.envelope import decode_state, encode_state
-from tandem.core.errors import PayloadError
+from tandem.core.errors import ConfigError, PayloadError
+from tandem.device.events import emit, send_update
 from tandem.device.modelspec import OnnxModel, to_onnx
+from tandem.device.state import Identity, StateFile
 from tandem.device.trainer import DeviceData, DeviceTrainer
 from tandem.federated.wire import PLAN_KIND
 from tandem.models.mlp import build_model
@@ -68,6 +77,8 @@ class DeviceAgent:
     model_format:
         Delivery format of the first download (``full``, ``fp16``, ``int8``); later versions come as
         ``delta`` when ``use_delta``.
+    state_dir:
+        Keep this agent's identity and held model in ``state_dir/<name>.json`` (:meth:`start` resumes from it).
     client:
         An ``httpx.Client`` to reuse (tests pass FastAPI's ``TestClient``); ``client_kwargs`` go to
         :class:`~tandem.transport.httpclient.ApiClient` (retries, backoff).
@@ -88,6 +99,7 @@ class DeviceAgent:
         use_delta: bool = True,
         seed: int = 0,
         log_feedback: bool = True,
+        state_dir: str | os.PathLike[str] | None = None,
         client: httpx.Client | None = None,
         **client_kwargs: Any,
     ) -> None:
@@ -103,8 +115,53 @@ class DeviceAgent:
         self.onnx: OnnxModel | None = None
         self.rounds_done: list[int] = []
         self.bytes_down = 0
+        self.counts: Counter[str] = Counter()
+        self.state_file = None if state_dir is None else StateFile(state_dir, name)
+
+    @property
+    def who(self) -> str:
+        """How event lines name this agent."""
+        return self.name if self.device_id is None else f"{self.name} #{self.device_id}"
 
     # -- enrollment and model delivery ------------------------------------------------------------
+    def start(self, profile: dict[str, Any] | None = None) -> str:
+        """Resume the identity kept in ``state_dir`` (checking in with it), else enroll; returns
+        ``"resumed"`` or ``"enrolled"``."""
+        identity = None if self.state_file is None else self.state_file.load()
+        if identity is None:
+            self.enroll(profile)
+            return "enrolled"
+        self._resume(identity)
+        return "resumed"
+
+    def _resume(self, identity: Identity) -> None:
+        assert self.state_file is not None
+        where = f"state file {self.state_file.path}"
+        if identity.server.rstrip("/") != self.server_url.rstrip("/") and self.client is None:
+            raise ConfigError(f"{where} is an identity on {identity.server}, not {self.server_url}")
+        if identity.model_id not in (None, self.model_id):
+            raise ConfigError(f"{where} holds model {identity.model_id!r}, not {self.model_id!r}")
+        if self.public_key is not None and identity.public_key not in (None, self.public_key):
+            raise ConfigError(f"{where} pinned another server key than the --public-key given")
+        self.api.token, self.device_id = identity.token, identity.device_id
+        self.public_key = self.public_key or identity.public_key
+        state = self.state_file.load_model(identity)
+        if state is not None and identity.spec is not None:
+            self.state, self.spec, self.version = state, identity.spec, identity.version
+            self.onnx = OnnxModel(to_onnx(build_model(self.spec), state))
+        try:
+            self.checkin()
+        except HttpError as exc:
+            if exc.status in (401, 403):
+                raise ConfigError(
+                    f"{where}: the server refuses device {self.device_id}'s credential ({exc.message}); "
+                    "remove the file to enroll a new device"
+                ) from None
+            raise
+        held = f", holds {self.model_id} v{self.version}" if self.version is not None else ""
+        self.counts["resumed"] += 1
+        emit(self.who, "resumed", f"no re-enrolment{held}")
+
     def enroll(self, profile: dict[str, Any] | None = None) -> int:
         """Enroll with ``enroll_key``; keeps the token (and the server key, unless one is pinned)."""
         body = self.api.request(
@@ -113,7 +170,24 @@ class DeviceAgent:
         self.api.token, self.device_id = body["token"], int(body["device_id"])
         if self.public_key is None:
             self.public_key = body["public_key"]
+        self._save()
+        self.counts["enrolled"] += 1
+        emit(self.who, "enrolled", f"server key {body.get('key_id', '?')} pinned")
         return self.device_id
+
+    def _save(self) -> None:
+        """Keep the identity (and the held model) in the state file, if there is one."""
+        if self.state_file is None or self.device_id is None or self.api.token is None:
+            return
+        identity = Identity(
+            self.server_url, self.name, self.device_id, self.api.token, self.public_key,
+            self.model_id, self.version, self.spec,
+        )
+        self.state_file.save(identity, self.state)
+
+    def checkin(self) -> dict[str, Any]:
+        """Renew this device's lease; returns the round state (open round, selected, last closed round)."""
+        return dict(self.api.request("POST", "/v1/checkin").json())
 
     def sync_model(self) -> bool:
         """Fetch the latest version if newer than the one held; True if a new model was loaded."""
@@ -129,6 +203,10 @@ class DeviceAgent:
             self.spec = self.api.request("GET", f"/v1/models/{self.model_id}").json()["spec"]
         self.state, self.version = state, version
         self.onnx = OnnxModel(to_onnx(build_model(self.spec), state))
+        self._save()
+        self.counts["models"] += 1
+        size = f"{len(response.content):,} bytes"
+        emit(self.who, "model pulled and verified", f"{self.model_id} v{version} ({fmt}, {size})")
         return True
 
     def _verified_state(self, response: httpx.Response, fmt: str) -> tuple[dict[str, torch.Tensor], int]:
@@ -148,6 +226,8 @@ class DeviceAgent:
             "base": base,
             "device": None,
         }
+        if self.public_key is None:
+            raise SignatureError("no server key to verify the artifact with: enroll first or pin public_key")
         verify_artifact(
             self.public_key,
             response.content,
@@ -158,7 +238,10 @@ class DeviceAgent:
         self.bytes_down += len(response.content)
         state, _ = decode_state(response.content)
         if fmt == "delta":
-            state = {k: self.state[k] + v for k, v in state.items()}
+            held = self.state
+            if held is None:
+                raise SignatureError("server sent a delta but this device holds no model to apply it to")
+            state = {k: held[k] + v for k, v in state.items()}
         return {k: v.to(torch.float32) for k, v in state.items()}, version
 
     # -- collaborative inference ------------------------------------------------------------------
@@ -177,6 +260,8 @@ class DeviceAgent:
             )
             logits = decode_state(response.content)[0]["logits"]
             labels[ask] = logits.argmax(1).numpy()
+        self.counts["inference_batches"] += 1
+        emit(self.who, "inference batch", f"{len(x)} rows, {int(ask.sum())} asked the cloud")
         return Prediction(labels, ask, small, probs.max(1))
 
     def report(self, prediction: Prediction, y: np.ndarray | None = None) -> int:
@@ -196,11 +281,17 @@ class DeviceAgent:
         return len(events)
 
     # -- federated rounds -------------------------------------------------------------------------
+    def _identity(self) -> tuple[int, str]:
+        if self.device_id is None or self.api.token is None:
+            raise ConfigError(f"{self.name}: enroll (or start) first")
+        return self.device_id, self.api.token
+
     def transport(self) -> HttpTransport:
         """A device-side :class:`HttpTransport` with this device's credential."""
+        device_id, token = self._identity()
         return HttpTransport(
             self.server_url,
-            device_tokens={self.device_id: self.api.token},
+            device_tokens={device_id: token},
             client=self.api.client,
             **self.client_kwargs,
         )
@@ -209,21 +300,22 @@ class DeviceAgent:
         """Answer the plan waiting for this device, if any; returns the round answered."""
         if self.data is None or self.spec is None:
             raise PayloadError("train_round needs local data and a synced model spec")
+        device_id, _ = self._identity()
         transport = self.transport()
         transport.wait_s = wait_s
-        messages = transport.receive_on_device(self.device_id, PLAN_KIND)
+        messages = transport.receive_on_device(device_id, PLAN_KIND)
         if not messages:
             return None
-        data = DeviceData(self.device_id, self.data.X, self.data.y)
+        data = DeviceData(device_id, self.data.X, self.data.y)
         trainer = DeviceTrainer(build_model(self.spec), data, seed=self.seed, public_key=self.public_key)
         answered = None
         for message in messages:
-            update = trainer.update_for(trainer.open_plan(message))
-            try:
-                transport.send_to_cloud(self.device_id, *update.to_wire())
-            except HttpError as exc:  # a retry after a lost answer: the server already has these bytes
-                if not (exc.code == "replayed_update" and "same bytes" in exc.message):
-                    raise
-            answered = update.round
-            self.rounds_done.append(update.round)
+            plan = trainer.open_plan(message)
+            self.counts["rounds_joined"] += 1
+            emit(self.who, "round joined", f"round {plan.round}")
+            update = trainer.update_for(plan)
+            if send_update(transport, device_id, update, self.who, self.counts):
+                answered = update.round
+                self.rounds_done.append(update.round)
         return answered
+

@@ -5,21 +5,26 @@
 reaches its mailbox with :class:`~tandem.device.trainer.DeviceTrainer`: the one client step over the
 client's own rows, under the plan's objective, exactly as the simulator trains that client. The trainer
 lives as long as the agent, so per-client state (SCAFFOLD's control variate, FedPer's personal layers,
-Ditto's personal model) persists across rounds, as it does in simulation.
+Ditto's personal model) persists across rounds, as it does in simulation (in memory: a restarted agent keeps
+its identity, with ``state_dir``, but starts that per-client state afresh).
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import os
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 import httpx
 import numpy as np
 
 from tandem.core.errors import ConfigError
+from tandem.device.events import emit, send_update
+from tandem.device.state import Identity, StateFile
 from tandem.device.trainer import DeviceData, DeviceTrainer
 from tandem.federated.app import ClientApp
 from tandem.federated.wire import PLAN_KIND
@@ -47,6 +52,8 @@ class AppAgent:
         The server's pinned plan-signing key (base64); when set, unsigned or tampered plans are refused.
     codec:
         How updates travel up.
+    state_dir:
+        Keep this agent's identity in ``state_dir/client-<id>.json``; :meth:`start` resumes from it.
     client, client_kwargs:
         An ``httpx.Client`` to reuse and :class:`~tandem.transport.httpclient.ApiClient` options (retries).
     """
@@ -60,6 +67,7 @@ class AppAgent:
         enroll_key: str,
         public_key: str | None = None,
         codec: str = "fp32",
+        state_dir: str | os.PathLike[str] | None = None,
         client: httpx.Client | None = None,
         **client_kwargs: Any,
     ) -> None:
@@ -72,6 +80,43 @@ class AppAgent:
         self.device_id: int | None = None
         self.trainer: DeviceTrainer | None = None
         self.rounds_done: list[int] = []
+        self.counts: Counter[str] = Counter()
+        self.state_file = None if state_dir is None else StateFile(state_dir, client_name(self.client_id))
+
+    @property
+    def who(self) -> str:
+        """How event lines name this agent."""
+        name = client_name(self.client_id)
+        return name if self.device_id is None else f"{name} #{self.device_id}"
+
+    def start(self) -> str:
+        """Resume the identity kept in ``state_dir`` (checking in with it), else enroll; builds the trainer.
+        Returns ``"resumed"`` or ``"enrolled"``."""
+        identity = None if self.state_file is None else self.state_file.load()
+        if identity is None:
+            self.enroll()
+            return "enrolled"
+        assert self.state_file is not None
+        where = f"state file {self.state_file.path}"
+        if identity.server.rstrip("/") != self.server_url.rstrip("/"):
+            raise ConfigError(f"{where} is an identity on {identity.server}, not {self.server_url}")
+        if self.public_key is not None and identity.public_key not in (None, self.public_key):
+            raise ConfigError(f"{where} pinned another server key than the --public-key given")
+        self.api.token, self.device_id = identity.token, identity.device_id
+        self.public_key = self.public_key or identity.public_key
+        try:
+            self.api.request("POST", "/v1/checkin")
+        except HttpError as exc:
+            if exc.status in (401, 403):
+                raise ConfigError(
+                    f"{where}: the server refuses device {self.device_id}'s credential ({exc.message}); "
+                    "remove the file to enroll a new device"
+                ) from None
+            raise
+        self._build_trainer()
+        self.counts["resumed"] += 1
+        emit(self.who, "resumed", "no re-enrolment")
+        return "resumed"
 
     def enroll(self) -> int:
         """Enroll as ``client-<id>``; builds the trainer over this client's rows. Returns the device id."""
@@ -82,6 +127,18 @@ class AppAgent:
             json={"name": client_name(self.client_id), "profile": {"kind": "app", "client": self.client_id}},
         ).json()
         self.api.token, self.device_id = body["token"], int(body["device_id"])
+        if self.state_file is not None:
+            identity = Identity(self.server_url, client_name(self.client_id), self.device_id, body["token"],
+                                self.public_key)
+            self.state_file.save(identity)
+        n = self._build_trainer()
+        self.counts["enrolled"] += 1
+        emit(self.who, "enrolled", f"client {self.client_id}, {n} examples")
+        return self.device_id
+
+    def _build_trainer(self) -> int:
+        """The trainer over this client's rows; returns how many there are."""
+        assert self.device_id is not None
         view = self.app.data.round_view(np.array([self.client_id]))
         rows = view.rows[0]
         held = self.app.data.local_eval_view(np.array([self.client_id]))
@@ -91,8 +148,7 @@ class AppAgent:
             copy.deepcopy(self.app.model), data, device_id=self.device_id, loss_fn=self.app.loss_fn,
             seed=self.app.seed, codec=self.codec, public_key=self.public_key,
         )
-        log.info("client %d enrolled as device %d (%d examples)", self.client_id, self.device_id, len(rows))
-        return self.device_id
+        return len(rows)
 
     def transport(self, wait_s: float) -> HttpTransport:
         """A device-side transport with this device's credential (long-polls up to ``wait_s``)."""
@@ -111,14 +167,12 @@ class AppAgent:
         transport = self.transport(wait_s)
         answered = []
         for message in transport.receive_on_device(self.device_id, PLAN_KIND):
-            update = self.trainer.update_for(self.trainer.open_plan(message))
-            try:
-                transport.send_to_cloud(self.device_id, *update.to_wire())
-            except HttpError as exc:  # a retry after a lost answer: the server already has these bytes
-                if not (exc.code == "replayed_update" and "same bytes" in exc.message):
-                    raise
-            answered.append(update.round)
-            log.info("client %d (device %d) answered round %d", self.client_id, self.device_id, update.round)
+            plan = self.trainer.open_plan(message)
+            self.counts["rounds_joined"] += 1
+            emit(self.who, "round joined", f"round {plan.round}")
+            update = self.trainer.update_for(plan)
+            if send_update(transport, self.device_id, update, self.who, self.counts):
+                answered.append(update.round)
         self.rounds_done += answered
         return answered
 

@@ -55,6 +55,8 @@ class RoundIn(BaseModel):
     min_updates: int = Field(default=1, ge=0, le=1_000_000)
     close_when_complete: bool = True
     codec: str = Field(default="fp32", pattern=r"^(fp32|fp16|int8)$")
+    quorum: float | None = Field(default=None, gt=0, le=1)
+    over_selection: float = Field(default=1.0, ge=1, le=10)
 
 
 class RoundOut(BaseModel):
@@ -70,6 +72,19 @@ class RoundOut(BaseModel):
     closed_at: float | None
     result_version: int | None
     n_updates: int | None
+    quorum: int | None
+    clients_per_round: int | None
+    opened_by: str
+    closed_by: str | None
+
+
+class PolicyOut(BaseModel):
+    policy: dict[str, Any] | None
+    status: str
+    lease_s: float
+    live_devices: int
+    rounds: int
+    last_closed_round: int | None
 
 
 class BroadcastOut(BaseModel):
@@ -169,8 +184,31 @@ def revoke(device_id: Annotated[int, Path(ge=1, le=1 << 31)], request: Request) 
 
 @router.post("/rounds", response_model=RoundOut)
 def open_round(body: RoundIn, request: Request) -> RoundOut:
-    """Open a federated round: the plan (signed) goes to the chosen devices' mailboxes."""
+    """Open a federated round: the plan (signed) goes to the chosen devices' mailboxes (the listed ones, else
+    live devices: all, or ``ceil(clients_per_round * over_selection)`` of them); it closes when ``quorum`` (a
+    fraction of the selected) or all have answered, or at its deadline."""
     return _round_out(request.app.state.tandem.rounds.open(RoundSpec(**body.model_dump())))
+
+
+@router.get("/rounds", response_model=list[RoundOut])
+def list_rounds(request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 20) -> list[RoundOut]:
+    """The newest rounds, newest first."""
+    return [_round_out(row) for row in request.app.state.tandem.rounds.recent(limit)]
+
+
+@router.get("/policy", response_model=PolicyOut)
+def policy(request: Request) -> PolicyOut:
+    """How rounds open (the server's round policy, or none: admin calls only), what it waits for, live devices."""
+    server = request.app.state.tandem
+    counts = server.rounds.counts()
+    return PolicyOut(
+        policy=None if server.policy is None else server.policy.describe(),
+        status=server.rounds.policy_status if server.policy is not None else "rounds open on POST /v1/admin/rounds",
+        lease_s=server.store.lease_s,
+        live_devices=len(server.store.live_devices()),
+        rounds=counts["rounds"],
+        last_closed_round=counts["last_closed"],
+    )
 
 
 @router.get("/rounds/current", response_model=RoundOut)
@@ -188,7 +226,7 @@ def get_round(rnd: Annotated[int, Path(ge=1, le=1 << 31)], request: Request) -> 
 
 @router.post("/rounds/{rnd}/close", response_model=RoundOut)
 def close_round(rnd: Annotated[int, Path(ge=1, le=1 << 31)], request: Request) -> RoundOut:
-    """Aggregate now (without waiting for the deadline) and publish the new version."""
+    """Aggregate now (without waiting for a quorum or the deadline) and publish the new version."""
     return _round_out(request.app.state.tandem.rounds.close(rnd))
 
 

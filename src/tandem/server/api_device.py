@@ -1,4 +1,5 @@
-"""Endpoints devices call: enroll, pull signed models, ask the large model, take plans, send updates, log feedback."""
+"""Endpoints devices call: enroll, check in, pull signed models, ask the large model, take plans, send updates,
+log feedback."""
 
 from __future__ import annotations
 
@@ -80,6 +81,16 @@ class UploadAck(BaseModel):
     round: int | None
     n_bytes: int
     sha256: str
+
+
+class CheckIn(BaseModel):
+    device_id: int
+    lease_s: float
+    lease_until: float
+    open_round: int | None
+    selected: bool
+    submitted: bool
+    last_closed_round: int | None
 
 
 class RoundView(BaseModel):
@@ -195,6 +206,24 @@ def feedback(body: FeedbackBatch, request: Request, device: DeviceDep) -> Accept
     for e in body.events:
         server.metrics.feedback.labels(str(e.requested).lower()).inc()
     return Accepted(accepted=n)
+
+
+@router.post("/v1/checkin", response_model=CheckIn)
+def checkin(request: Request, device: DeviceDep) -> CheckIn:
+    """Heartbeat: renew this device's lease (only live devices are selected for rounds) and learn the round
+    state: the open round, whether this device is in it and has answered, and the newest closed round."""
+    server = request.app.state.tandem
+    until = server.store.touch(device.id)
+    row = server.rounds.current()
+    return CheckIn(
+        device_id=device.id,
+        lease_s=server.store.lease_s,
+        lease_until=until,
+        open_round=None if row is None else row["round"],
+        selected=row is not None and device.id in row["devices"],
+        submitted=row is not None and device.id in row["received"],
+        last_closed_round=server.rounds.counts()["last_closed"],
+    )
 
 
 @router.get("/v1/rounds/current", response_model=RoundView)

@@ -32,6 +32,7 @@ from tandem.server.errors import Rejected
 from tandem.server.inference import BatchedModel
 from tandem.server.mailbox import ServerTransport, UpdateHook
 from tandem.server.metrics import ServerMetrics
+from tandem.server.policy import RoundPolicy
 from tandem.server.registry import ModelRegistry, NotFoundError
 from tandem.server.rounds import AggregatedHook, RoundManager
 from tandem.server.store import Store
@@ -57,6 +58,7 @@ class Server:
     max_body_bytes: int
     inference: BatchedModel | None
     activity: FleetActivity = field(default_factory=FleetActivity)
+    policy: RoundPolicy | None = None
 
 
 def create_app(
@@ -76,6 +78,8 @@ def create_app(
     signing_key: bytes | None = None,
     dashboard_refresh_s: float = 2.0,
     online_window_s: float = 30.0,
+    lease_s: float = 30.0,
+    round_policy: RoundPolicy | None = None,
 ) -> FastAPI:
     """The tandem server application.
 
@@ -101,13 +105,19 @@ def create_app(
         How often the server checks round deadlines.
     signing_key:
         32-byte Ed25519 private key; ``None``: the one stored in the database (created on first start).
+    lease_s:
+        A device is live (selectable for a round) while it checked in, or made any authenticated request,
+        within this many seconds.
+    round_policy:
+        Open rounds without an admin: a :class:`~tandem.server.policy.RoundPolicy` (schedule and/or minimum
+        of live devices); ``None``: rounds open only on ``POST /v1/admin/rounds``.
     dashboard_refresh_s, online_window_s:
         The live dashboard at ``/dashboard`` (data behind the admin token) polls this often; a device heard
         from within ``online_window_s`` counts as online there.
     """
     if max_body_bytes < 1024:
         raise ConfigError(f"max_body_bytes must be >= 1024, got {max_body_bytes}")
-    store = Store(db_url)
+    store = Store(db_url, lease_s=lease_s)
     key = (
         signing_key
         if signing_key is not None
@@ -143,6 +153,7 @@ def create_app(
         int(max_body_bytes),
         inference,
         FleetActivity(online_window_s=online_window_s),
+        round_policy,
     )
 
     @contextlib.asynccontextmanager
@@ -185,12 +196,13 @@ async def _ticker(server: Server, tick_s: float) -> None:
     while True:
         await asyncio.sleep(tick_s)
         try:
-            closed = await run_in_threadpool(server.rounds.tick)
+            await run_in_threadpool(server.rounds.tick)
+            if server.policy is not None:
+                await run_in_threadpool(server.rounds.auto_open, server.policy)
             current = await run_in_threadpool(server.rounds.current)
             server.metrics.open_round.set(0 if current is None else current["round"])
-            del closed
         except Exception as exc:  # keep ticking: a failed close is retried next tick, but never silently
-            log.exception("round ticker: closing or reading the open round failed")
+            log.exception("round ticker: closing, opening or reading the open round failed")
             server.activity.error("round_tick", f"{type(exc).__name__}: {exc}", "round ticker")
             await asyncio.sleep(tick_s)
 

@@ -2,7 +2,8 @@
 
 Every failure is a 401/403 with a reason, counted under ``tandem_rejected{reason=...}``. Tokens are
 compared in constant time. The admin token also guards the read-only admin views and the live dashboard's
-data (``/dashboard/data``); each authenticated device request marks the device as recently seen there.
+data (``/dashboard/data``); each authenticated device request marks the device as recently seen there and
+renews its lease (the device is live: a round may select it).
 """
 
 from __future__ import annotations
@@ -49,4 +50,5 @@ def require_device(request: Request) -> Device:
         revoked = "revoked" in reason
         raise rejected(403 if revoked else 401, "revoked_device" if revoked else "unknown_device", reason)
     server.activity.seen(device.id, tier_of(device.profile))
+    server.store.touch(device.id)  # any authenticated request renews the device's lease
     return device

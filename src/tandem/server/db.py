@@ -52,6 +52,14 @@ devices = Table(
     Column("created_at", Float, nullable=False),
 )
 
+leases = Table(
+    "leases",
+    metadata,
+    Column("device_id", Integer, primary_key=True),  # devices.id
+    Column("seen_at", Float, nullable=False),  # last check-in or authenticated request (server clock)
+    Index("ix_leases_seen", "seen_at"),
+)
+
 model_versions = Table(
     "model_versions",
     metadata,

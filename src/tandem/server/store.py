@@ -7,6 +7,12 @@ in-process lock (the server is one process); PostgreSQL needs no such lock.
 
 Device credentials: a device token is ``t1.<device id>.<secret>``; only SHA-256 of the secret is stored,
 and comparison is constant-time.
+
+Liveness: a device holds a lease of ``lease_s`` seconds, renewed by its check-in and by any authenticated
+request (:meth:`Store.touch`). The renewal is stored in the ``leases`` table, so a restarted server knows who
+was live; to keep renewals cheap, a device's lease is written at most once per ``lease_s / 4`` seconds by
+this process. Only devices whose lease is current are live (:meth:`Store.live_devices`): the ones a round
+selects.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Integer, func, insert, select, update
 
+from tandem.core.errors import ConfigError
 from tandem.server import db
 from tandem.server.db import make_engine
 
@@ -60,12 +67,16 @@ class Store:
     cache at once; another process sharing a PostgreSQL database sees a revocation within the TTL).
     """
 
-    def __init__(self, url: str = "sqlite:///tandem.db", *, auth_ttl_s: float = 2.0) -> None:
+    def __init__(self, url: str = "sqlite:///tandem.db", *, auth_ttl_s: float = 2.0, lease_s: float = 30.0) -> None:
+        if not 0 < lease_s <= 86400:
+            raise ConfigError(f"lease_s must be in (0, 86400] seconds, got {lease_s}")
         self.url = url
         self.engine: Engine = make_engine(url)
         self._lock = threading.RLock() if self.engine.dialect.name == "sqlite" else None
         self.auth_ttl_s = float(auth_ttl_s)
+        self.lease_s = float(lease_s)
         self._auth: dict[str, tuple[float, Device]] = {}
+        self._renewed: dict[int, float] = {}  # device -> when this process last wrote its lease
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -121,6 +132,8 @@ class Store:
                 )
             )
             device_id = db.inserted_id(row)
+            conn.execute(insert(db.leases).values(device_id=device_id, seen_at=now))  # enrolling is a check-in
+        self._renewed[device_id] = now
         return Device(device_id, name, "active", dict(profile or {}), now), f"t1.{device_id}.{secret}"
 
     def authenticate(self, token: str) -> tuple[Device | None, str]:
@@ -150,6 +163,41 @@ class Store:
             done = conn.execute(update(db.devices).where(db.devices.c.id == device_id).values(status="revoked"))
         self._auth = {t: v for t, v in self._auth.items() if v[1].id != device_id}
         return done.rowcount > 0
+
+    # -- liveness ---------------------------------------------------------------------------------
+    def touch(self, device_id: int, now: float | None = None, *, force: bool = False) -> float:
+        """Renew ``device_id``'s lease (written unless this process wrote it within ``lease_s / 4``, or
+        ``force``); returns when the lease ends."""
+        now = time.time() if now is None else float(now)
+        device_id = int(device_id)
+        last = self._renewed.get(device_id)
+        if force or last is None or now - last >= self.lease_s / 4 or now < last:
+            with self.write() as conn:
+                done = conn.execute(update(db.leases).where(db.leases.c.device_id == device_id).values(seen_at=now))
+                if done.rowcount == 0:
+                    conn.execute(insert(db.leases).values(device_id=device_id, seen_at=now))
+            if len(self._renewed) > 1_000_000:
+                self._renewed.clear()
+            self._renewed[device_id] = last = now
+        return last + self.lease_s
+
+    def live_devices(self, now: float | None = None) -> list[int]:
+        """Active devices whose lease is current (renewed within ``lease_s``), by id."""
+        cutoff = (time.time() if now is None else float(now)) - self.lease_s
+        d, lease = db.devices.c, db.leases.c
+        query = (
+            select(d.id)
+            .join(db.leases, lease.device_id == d.id)
+            .where(d.status == "active", lease.seen_at >= cutoff)
+            .order_by(d.id)
+        )
+        with self.read() as conn:
+            return [int(i) for i in conn.execute(query).scalars()]
+
+    def lease_of(self, device_id: int) -> float | None:
+        """When ``device_id`` last renewed its lease (server clock), or ``None``."""
+        with self.read() as conn:
+            return conn.execute(select(db.leases.c.seen_at).where(db.leases.c.device_id == int(device_id))).scalar()
 
     def devices(self, status: str | None = None) -> list[Device]:
         query = select(db.devices).order_by(db.devices.c.id)

@@ -6,6 +6,9 @@ Its options are the fields of :class:`DeviceFleetConfig`.
 from __future__ import annotations
 
 import json
+import signal
+import threading
+from pathlib import Path
 
 import typer
 from pydantic import Field
@@ -26,7 +29,8 @@ class DeviceFleetConfig(RecipeConfig):
     enroll_key: str = Field("", repr=False, json_schema_extra=cli("--enroll-key", envvar="TANDEM_ENROLL_KEY"))
     """Enrollment key (or admin token)."""
     rounds: int = Field(3, ge=0)
-    """Federated rounds each agent answers before exiting."""
+    """Demo agents exit once they answered this many rounds, or this many closed since they started (0: run
+    until --duration)."""
     model: str = "small"
     """Model id to run."""
     public_key: str | None = None
@@ -43,6 +47,9 @@ class DeviceFleetConfig(RecipeConfig):
     """Ask the cloud when 1 - the small model's top-1 probability is at least this (routing's confidence policy)."""
     duration: float = Field(600.0, ge=1.0)
     """Give up after this many seconds."""
+    state_dir: str | None = None
+    """Keep each agent's identity (device id, token, pinned server key, model held) in this folder; a rerun
+    resumes them without enrolling again."""
     retries: int = Field(6, ge=0)
     """Retries (with exponential backoff) of a failed request."""
     app: str | None = None
@@ -59,7 +66,7 @@ def device(overrides: Overrides) -> None:
     """Run N agents: enroll, pull + verify the model, collaborative inference, federated rounds."""
     import torch
 
-    from tandem.recipes.device.fleet import run_fleet
+    from tandem.recipes.device.fleet import event_lines, run_fleet
     from tandem.recipes.serve.demo import DemoTask
 
     try:
@@ -69,9 +76,18 @@ def device(overrides: Overrides) -> None:
     if not config.enroll_key:
         raise fail(ConfigError("give --enroll-key (or set TANDEM_ENROLL_KEY)"))
     torch.set_num_threads(1)
+    event_lines()
     if config.app is not None:
         _serve_app(config)
         return
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    if config.state_dir is not None:
+        try:
+            _check_state_dir(config.state_dir)
+        except TandemError as exc:
+            raise fail(exc) from None
     report = run_fleet(
         config.server,
         config.devices,
@@ -84,19 +100,27 @@ def device(overrides: Overrides) -> None:
         duration_s=config.duration,
         uncertainty=config.uncertainty,
         retries=config.retries,
+        state_dir=config.state_dir,
+        stop=stop,
     )
-    summary = {
-        "devices": len(report.devices),
-        "inferred": report.inferred,
-        "requested_cloud": report.requested,
-        "correct": report.correct,
-        "rounds_answered": sum(len(r) for r in report.rounds.values()),
-        "errors": report.errors[:10],
-        "wall_s": round(report.wall_s, 2),
-    }
-    typer.echo(json.dumps(summary, indent=1))
+    typer.echo(json.dumps(report.summary(), indent=1))
     if report.errors:
         raise typer.Exit(code=1)
+
+
+def _check_state_dir(path: str) -> None:
+    """A usable state folder (created if missing), or a ConfigError saying why not."""
+    import os
+
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"--state-dir {path}: exists and is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--state-dir {path}: cannot be created ({exc.strerror})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"--state-dir {path}: not writable")
 
 
 def _serve_app(config: DeviceFleetConfig) -> None:
@@ -105,9 +129,12 @@ def _serve_app(config: DeviceFleetConfig) -> None:
 
     assert config.app is not None
     try:
+        if config.state_dir is not None:
+            _check_state_dir(config.state_dir)
         summary = run_app_agents(
             config.server, config.app, config.clients, enroll_key=config.enroll_key, app_args=config.app_args,
             public_key=config.public_key, duration_s=config.duration, retries=config.retries,
+            state_dir=config.state_dir,
         )
     except TandemError as exc:
         raise fail(exc) from None

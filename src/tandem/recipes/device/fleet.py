@@ -1,15 +1,21 @@
 """Run many device agents in one process (threads), as ``tandem device --devices N`` does.
 
 Each agent enrolls (its profile names a device tier drawn by :func:`~tandem.fleet.sample_fleet`, which the
-server's dashboard groups by), pulls and verifies the model, runs collaborative inference on part of its own
-data (logging its request decisions), then answers federated rounds until it has done ``rounds`` of them or
-``duration_s`` runs out. Agent ``i`` holds client ``offset + i`` of the demo task's population.
+server's dashboard groups by) or, with a state folder, resumes the identity it kept there; pulls and verifies
+the model, runs collaborative inference on part of its own data (logging its request decisions), then checks
+in (renewing its lease) and answers the federated rounds it is selected for, until it has answered ``rounds``
+rounds, or ``rounds`` rounds have closed on the server since it started (a round need not select every
+device), or ``duration_s`` runs out, or it is stopped. Agent ``i`` holds client ``offset + i`` of the demo
+task's population. Each event is one line (:func:`event_lines` prints them).
 """
 
 from __future__ import annotations
 
+import logging
+import sys
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +41,39 @@ class FleetReport:
     correct: int = 0
     errors: list[str] = field(default_factory=list)
     wall_s: float = 0.0
+    events: Counter[str] = field(default_factory=Counter)
+    versions: dict[int, int | None] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON summary ``tandem device`` prints at exit."""
+        held = [v for v in self.versions.values() if v is not None]
+        return {
+            "devices": len(self.devices),
+            "enrolled": self.events["enrolled"],
+            "resumed": self.events["resumed"],
+            "models_pulled": self.events["models"],
+            "model_version": max(held) if held else None,
+            "inferred": self.inferred,
+            "requested_cloud": self.requested,
+            "correct": self.correct,
+            "rounds_joined": self.events["rounds_joined"],
+            "updates_sent": self.events["updates_sent"],
+            "updates_refused": self.events["updates_refused"],
+            "rounds_answered": sum(len(r) for r in self.rounds.values()),
+            "errors": self.errors[:10],
+            "wall_s": round(self.wall_s, 2),
+        }
+
+
+def event_lines(level: int = logging.INFO) -> None:
+    """Print the agents' event lines (and errors) on stderr, one per line with the time."""
+    logger = logging.getLogger("tandem.device")
+    if not any(getattr(h, "_tandem_events", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        handler._tandem_events = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(level)
 
 
 def run_agent(
@@ -45,28 +84,43 @@ def run_agent(
     report: FleetReport,
     lock: threading.Lock,
     profile: dict[str, Any] | None = None,
+    stop: threading.Event | None = None,
 ) -> None:
-    """One agent's life (errors are recorded in ``report``, not raised); it enrolls with ``profile``."""
+    """One agent's life (errors are recorded in ``report``, not raised); it enrolls with ``profile`` (or
+    resumes). ``rounds``: stop after answering that many, or once that many closed since it started (0: run
+    until ``deadline`` or ``stop``)."""
+    stop = stop or threading.Event()
     try:
-        agent.enroll(profile or {"kind": "demo"})
+        agent.start(profile or {"kind": "demo"})
+        first = agent.checkin()["last_closed_round"] or 0  # rounds are counted from here
         agent.sync_model()
+        assert agent.data is not None
         x, y = agent.data.X.numpy()[:infer_rows], agent.data.y.numpy()[:infer_rows]
         prediction = agent.predict(x)
         agent.report(prediction, y)
         with lock:
-            report.devices.append(agent.device_id)
+            report.devices.append(int(agent.device_id or 0))
             report.inferred += len(y)
             report.requested += int(prediction.requested.sum())
             report.correct += int((prediction.labels == y).sum())
-        while len(agent.rounds_done) < rounds and time.time() < deadline:
+        while not stop.is_set() and time.time() < deadline:
+            if rounds and len(agent.rounds_done) >= rounds:
+                break
+            if rounds and (agent.checkin()["last_closed_round"] or 0) - first >= rounds:
+                break
             agent.sync_model()
             agent.train_round(wait_s=1.0)
         agent.sync_model()
-        with lock:
-            report.rounds[agent.device_id] = list(agent.rounds_done)
     except Exception as exc:
         with lock:
             report.errors.append(f"{agent.name}: {type(exc).__name__}: {exc}")
+        logging.getLogger("tandem.device.events").error("%s error: %s: %s", agent.who, type(exc).__name__, exc)
+    finally:
+        with lock:
+            report.events.update(agent.counts)
+            if agent.device_id is not None:
+                report.rounds[agent.device_id] = list(agent.rounds_done)
+                report.versions[agent.device_id] = agent.version
 
 
 def run_fleet(
@@ -82,11 +136,15 @@ def run_fleet(
     duration_s: float = 300.0,
     infer_rows: int = 16,
     uncertainty: float = AGENT_UNCERTAINTY,
+    state_dir: str | None = None,
+    stop: threading.Event | None = None,
     **client_kwargs: Any,
 ) -> FleetReport:
-    """Run ``n_devices`` agents against ``server_url`` until each has answered ``rounds`` rounds.
+    """Run ``n_devices`` agents against ``server_url`` until each is done (see the module docstring).
 
     Each agent asks the cloud when its small model's ``1 - top1 >= uncertainty`` (routing's ``confidence``).
+    With ``state_dir``, agent ``i`` keeps its identity in ``state_dir/agent-<offset + i>.json`` and a rerun
+    resumes it. Setting ``stop`` ends every agent after its current step.
     """
     task = task or DemoTask()
     population = task.clients()
@@ -106,6 +164,7 @@ def run_fleet(
                 public_key=public_key,
                 policy=ConfidencePolicy(threshold=uncertainty),
                 seed=task.seed,
+                state_dir=state_dir,
                 **client_kwargs,
             )
         )
@@ -114,6 +173,6 @@ def run_fleet(
     with ThreadPoolExecutor(max_workers=n_devices) as pool:
         for agent, tier in zip(agents, tiers, strict=True):
             profile = {"kind": "demo", "tier": tier}
-            pool.submit(run_agent, agent, rounds, started + duration_s, infer_rows, report, lock, profile)
+            pool.submit(run_agent, agent, rounds, started + duration_s, infer_rows, report, lock, profile, stop)
     report.wall_s = time.time() - started
     return report
