@@ -186,7 +186,8 @@ def decode_plan(payload: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> RoundP
     if not params:
         raise PayloadError("round plan carries no 'params' tensors")
     objective = objective_from_json(meta.get("objective"))
-    json_state = meta.get("state") if isinstance(meta.get("state"), dict) else {}
+    raw_state = meta.get("state")
+    json_state: dict[str, Any] = dict(raw_state) if isinstance(raw_state, dict) else {}
     return RoundPlan(round=meta["round"], params=params, objective=objective, server_state={**json_state, **groups})
 
 

@@ -17,14 +17,17 @@ offline for the round (seeded by round); the cloud does not wait for them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from tandem.core.errors import ConfigError
+from tandem.federated.client_runtime import Runtime
 from tandem.federated.strategy import RoundPlan
 from tandem.federated.wire import PLAN_KIND, decode_plan, encode_result
 from tandem.fleet import FleetProfiles, device_compute_time_s
+from tandem.transport.base import Transport
 from tandem.transport.inprocess import InProcessTransport
 
 OFFLINE_STREAM = 2**31 - 1
@@ -63,8 +66,8 @@ class SimulatedDevices:
 
     def __init__(
         self,
-        runtime: object,
-        sizes: object,
+        runtime: Runtime,
+        sizes: Callable[[np.ndarray], np.ndarray],
         *,
         fleet: FleetProfiles | None = None,
         deadline_s: float | None = None,
@@ -86,7 +89,7 @@ class SimulatedDevices:
         self.codec, self.compress = codec, compress
         self.last = DeviceRound(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))
 
-    def train(self, transport: InProcessTransport, rnd: int, device_ids: np.ndarray) -> float:
+    def train(self, transport: Transport, rnd: int, device_ids: np.ndarray) -> float:
         """Take the plans, train, send the updates; returns the simulated time the cloud closes the round."""
         if not isinstance(transport, InProcessTransport):
             raise ConfigError("SimulatedDevices run over an InProcessTransport (real agents train on their own)")

@@ -187,7 +187,7 @@ class FederatedSimulation:
         self.progress, self.on_round = progress, on_round
         self.transport, self.addresses = transport, addresses
         self.runtime: Runtime | None = None
-        if devices is None:
+        if devices is None:  # the simulated fleet
             self.runtime = (
                 make_runtime(runtime, model, data, seed=seed, max_clients=max_clients)
                 if isinstance(runtime, str)
@@ -197,7 +197,7 @@ class FederatedSimulation:
                 self.runtime, data.sizes, fleet=fleet, deadline_s=deadline_s, dropout=dropout, seed=seed,
                 codec=self.codec, compress=compress,
             )
-        self.devices = devices
+        self.devices: Devices = devices
         self.loop = RoundLoop(strategy, codec=self.codec, compress=compress)
         self.config = {
             "strategy": strategy.name,

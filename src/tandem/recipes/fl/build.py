@@ -137,7 +137,7 @@ def _strategy(config: FLConfig, objective: Any) -> Any:
         raise ConfigError(f"strategy.name: unknown strategy {name!r}; available: {', '.join(available_strategies())}")
     if "objective" in kwargs:
         raise ConfigError("strategy.kwargs: set the local objective under 'local:', not strategy.kwargs.objective")
-    cls = next(c for c in _subclasses(Strategy) if c.name == name)
+    cls = next(c for c in _subclasses(Strategy) if getattr(c, "name", "") == name)
     if "n_clients_total" in inspect.signature(cls).parameters:
         kwargs.setdefault("n_clients_total", config.clients)
     try:
@@ -147,7 +147,7 @@ def _strategy(config: FLConfig, objective: Any) -> Any:
 
 
 def _subclasses(cls: type) -> list[type]:
-    out = []
+    out: list[type] = []
     for sub in cls.__subclasses__():
         out += [sub, *_subclasses(sub)]
     return out
