@@ -54,6 +54,8 @@ class TextBenchConfig(RecipeConfig):
     """Most epochs of the labels-only small model."""
     small_lr: float = Field(0.05, gt=0)
     """Step of the labels-only small model."""
+    small_batch_size: int = Field(64, ge=1)
+    """Batch size of the labels-only small model."""
     distill_epochs: int = Field(10, ge=1)
     """Most epochs of distillation."""
     distill_lr: float = Field(0.02, gt=0)
@@ -88,6 +90,12 @@ class TextBenchConfig(RecipeConfig):
     """Timed passes over the dev sentences on the device."""
     reference: bool = True
     """Also train both models on all labels, for context."""
+    reference_head_epochs: int | None = Field(None, ge=1)
+    """Epochs of the reference large model's head (None: a quarter of head_epochs, at least 3)."""
+    reference_small_epochs: int = Field(3, ge=1)
+    """Epochs of the reference small model."""
+    reference_small_lr: float = Field(0.02, gt=0)
+    """Step of the reference small model."""
     seed: int = 0
     """Seed of everything random."""
     cache_dir: str | None = Field(None, repr=False)

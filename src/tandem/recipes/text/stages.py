@@ -91,7 +91,8 @@ def small_stage(cfg: TextBenchConfig, data: TextData, *, progress: bool = False)
     tic = time.perf_counter()
     rows = data.roles.labeled
     model = train_small(_small(cfg), data.train_ids[rows], data.train.labels[rows], epochs=cfg.small_epochs,
-                        lr=cfg.small_lr, batch_size=64, valid=_valid(data), seed=cfg.seed, progress=progress)
+                        lr=cfg.small_lr, batch_size=cfg.small_batch_size, valid=_valid(data), seed=cfg.seed,
+                        progress=progress)
     acc = _acc(predict_proba(model, data.dev_ids), data.dev.labels)
     record = StageRecord(stage="small: n-grams on labels", direction="device", metrics={"accuracy": acc},
                          extra={"params": _params(model), "labeled_rows": int(rows.size),
@@ -106,8 +107,10 @@ def reference_stages(cfg: TextBenchConfig, data: TextData, *, progress: bool = F
     y = data.train.labels
     torch.manual_seed(cfg.seed)
     head = train_head(EmbeddingHead(data.train_emb.shape[1], hidden=cfg.head_hidden), data.train_emb, y,
-                      epochs=max(3, cfg.head_epochs // 4), seed=cfg.seed, progress=progress)
-    small = train_small(_small(cfg), data.train_ids, y, epochs=3, lr=0.02, seed=cfg.seed, progress=progress)
+                      epochs=cfg.reference_head_epochs or max(3, cfg.head_epochs // 4), seed=cfg.seed,
+                      progress=progress)
+    small = train_small(_small(cfg), data.train_ids, y, epochs=cfg.reference_small_epochs, lr=cfg.reference_small_lr,
+                        seed=cfg.seed, progress=progress)
     note = "reference: trained on all training labels (not part of the pipeline)"
     return [StageRecord(stage="reference large (all labels)", direction="cloud",
                         metrics={"accuracy": _acc(head_proba(head, data.dev_emb), data.dev.labels)}, notes=note),
