@@ -122,6 +122,10 @@ class BenchConfig(RecipeConfig):
     """Recent examples a device feeds the generators."""
     personal_lr: float = Field(3e-3, gt=0)
     """Adam step of the generators."""
+    personal_user_dim: int = Field(64, ge=1)
+    """Width of the user vector the mask and parameter generators read."""
+    hypernet_rank: int = Field(4, ge=1)
+    """Rank of the parameter generator's low-rank weight updates (DUET-style)."""
     delta_fraction: float = Field(0.1, gt=0.0, le=1.0)
     """Share of each changed tensor a delta update sends."""
     cache_dir: str | None = None

@@ -148,7 +148,7 @@ def _personal_record(ctx: BenchContext, stage: str, sent: dict[str, Any], fit: d
 def mask_record(ctx: BenchContext) -> StageRecord:
     """DIET-style: the cloud's generator picks each user's subnetwork of the frozen int8 model; bits travel."""
     supernet = copy.deepcopy(ctx.models["device-int8"])
-    generator = MaskGenerator(supernet, ctx.models["large"], user_dim=64)
+    generator = MaskGenerator(supernet, ctx.models["large"], user_dim=ctx.config.personal_user_dim)
     fit = fit_generator(ctx, generator, "mask generator")
     keep = []
 
@@ -169,7 +169,8 @@ def mask_record(ctx: BenchContext) -> StageRecord:
 def hypernet_record(ctx: BenchContext) -> StageRecord:
     """DUET-style: a cloud hypernetwork writes part of each user's device model in one forward pass."""
     device = copy.deepcopy(ctx.models["device-int8"])
-    generator = ParameterGenerator(device, ctx.models["large"], user_dim=64, rank=4)
+    generator = ParameterGenerator(device, ctx.models["large"], user_dim=ctx.config.personal_user_dim,
+                                   rank=ctx.config.hypernet_rank)
     fit = fit_generator(ctx, generator, "hypernetwork")
     sent = personalized_delivery(
         ctx, "params", generator.generate, lambda p: params_payload(p, codec="fp16"),

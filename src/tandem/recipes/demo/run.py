@@ -50,6 +50,7 @@ class DemoConfig(RecipeConfig):
     rounds: int = Field(5, ge=1, description="Federated rounds.")
     local_epochs: int = Field(2, ge=1, description="Epochs each device trains per round.")
     local_lr: float = Field(0.05, gt=0, description="SGD step of the devices' local training.")
+    local_batch_size: int = Field(16, ge=1, description="Batch size of the devices' local training.")
     seed: int = Field(0, description="Seed of everything random.")
 
     @model_validator(mode="after")

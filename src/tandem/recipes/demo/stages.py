@@ -180,7 +180,7 @@ def stage_federated(ctx: DemoContext) -> tuple[list[StageRecord], list[dict]]:
     """``rounds`` of FedAvg through the one round loop: available devices fine-tune on fresh clicks,
     plans and updates travel fp32 over the in-process transport."""
     c = ctx.config
-    objective = LocalObjective(lr=c.local_lr, epochs=c.local_epochs, batch_size=16)
+    objective = LocalObjective(lr=c.local_lr, epochs=c.local_epochs, batch_size=c.local_batch_size)
     loop = RoundLoop(get_strategy("fedavg", objective=objective))
     global_model = ctx.models["delivered"]
     runtime = make_runtime("auto", global_model, ctx.fresh, seed=c.seed)
