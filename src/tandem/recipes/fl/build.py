@@ -148,6 +148,7 @@ def _strategy(config: FLConfig, objective: Any) -> Any:
 
 def _subclasses(cls: type) -> list[type]:
     out: list[type] = []
+    sub: type
     for sub in cls.__subclasses__():
         out += [sub, *_subclasses(sub)]
     return out
