@@ -1,0 +1,11 @@
+"""Workload 'bank' of the federated suite alone.
+
+Usage: `python benchmarks/fl/bank.py [--quick] [--json] [--no-flower]`.
+"""
+
+import sys
+
+from run_all import main
+
+if __name__ == "__main__":
+    sys.exit(main(["--only", "bank", *sys.argv[1:]]))

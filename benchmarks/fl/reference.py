@@ -1,0 +1,11 @@
+"""Workload 'reference' of the federated suite alone.
+
+Usage: `python benchmarks/fl/reference.py [--quick] [--json] [--no-flower]`.
+"""
+
+import sys
+
+from run_all import main
+
+if __name__ == "__main__":
+    sys.exit(main(["--only", "reference", *sys.argv[1:]]))
