@@ -104,7 +104,9 @@ def build_simulation(
     if runtime == "ray":
         from tandem.sim.ray_backend import RayRuntime
 
-        runtime = RayRuntime(task.model, task.data, seed=config.seed, n_workers=config.ray_workers)
+        runtime = RayRuntime(
+            task.model, task.data, seed=config.seed, n_workers=config.ray_workers, address=config.ray_address
+        )
     return FederatedSimulation(
         task.model,
         task.data,

@@ -96,6 +96,8 @@ class FLConfig(_Strict):
     """How client training runs."""
     ray_workers: int = Field(2, ge=1)
     """Ray workers (runtime ray)."""
+    ray_address: str | None = None
+    """Ray cluster to join (runtime ray): "auto", "host:6379" or "ray://host:10001"; None starts a local one."""
     codec: str | None = "fp32"
     """Codec of the payloads on the wire (None: no encoding)."""
     threads: int | None = Field(
@@ -122,6 +124,8 @@ class FLConfig(_Strict):
     def _per_round_fits(self) -> FLConfig:
         if self.per_round > self.clients:
             raise ValueError(f"per_round ({self.per_round}) exceeds clients ({self.clients})")
+        if self.ray_address is not None and self.runtime != "ray":
+            raise ValueError("ray_address needs runtime: ray")
         if self.resume and self.checkpoint_dir is None:
             raise ValueError("resume needs checkpoint_dir")
         if self.transport == "http" and (self.fleet is not None or self.runtime == "ray" or self.resume):
