@@ -156,14 +156,21 @@ def parse_s3rec(path: str | Path) -> SequenceDataset:
     users: list[int] = []
     seqs: list[list[int]] = []
     for lineno, line in enumerate(lines, start=1):
-        try:
-            fields = [int(tok) for tok in line.split()]
-        except ValueError:
-            raise line_error(path, lineno, f"non-integer token in {line[:80]!r}") from None
+        tokens = line.split()
+        fields = []
+        for col, tok in enumerate(tokens, start=1):
+            what = "the user id" if col == 1 else f"item {col - 1}"
+            try:
+                value = int(tok)
+            except ValueError:
+                raise line_error(path, lineno, f"column {col} ({what}): {tok!r} is not an integer") from None
+            if value < 1:
+                raise line_error(path, lineno, f"column {col} ({what}): {value} is not positive "
+                                               "(ids start at 1; 0 is reserved for padding)")
+            fields.append(value)
         if len(fields) < 2:
-            raise line_error(path, lineno, "expected 'user item1 [item2 ...]'")
-        if min(fields) < 1:
-            raise line_error(path, lineno, "ids must be positive (0 is reserved for padding)")
+            raise line_error(path, lineno, f"column {len(fields) + 1}: expected 'user item1 [item2 ...]', "
+                                           f"got {line[:80]!r}")
         users.append(fields[0])
         seqs.append(fields[1:])
     return SequenceDataset.from_sequences(seqs, user_ids=users)
