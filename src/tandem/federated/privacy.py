@@ -141,8 +141,8 @@ class CentralDP(Strategy):
         trial.step(noise_multiplier=self.noise_multiplier, sample_rate=self.sample_rate)
         return float(trial.get_epsilon(self.delta))
 
-    def initialize(self, params: Params) -> None:
-        self.inner.initialize(params)
+    def initialize(self, params: Params, *, n_clients: int | None = None) -> None:
+        self.inner.initialize(params, n_clients=n_clients)
 
     def configure_round(self, rnd: int, params: Params) -> RoundPlan:
         if self.epsilon_budget is not None:

@@ -190,8 +190,8 @@ class RobustAggregation(Strategy):
         self.rejected_: list[dict[str, Any]] = []
         self.selected_: list[Any] = []
 
-    def initialize(self, params: Params) -> None:
-        self.inner.initialize(params)
+    def initialize(self, params: Params, *, n_clients: int | None = None) -> None:
+        self.inner.initialize(params, n_clients=n_clients)
 
     def configure_round(self, rnd: int, params: Params) -> RoundPlan:
         return self.inner.configure_round(rnd, params)

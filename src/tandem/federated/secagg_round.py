@@ -133,8 +133,8 @@ class SecureAggregation(Strategy):
         self.name = f"{self.inner.name}+secagg"  # type: ignore[misc]
         self.runs_: list[dict[str, Any]] = []
 
-    def initialize(self, params: Params) -> None:
-        self.inner.initialize(params)
+    def initialize(self, params: Params, *, n_clients: int | None = None) -> None:
+        self.inner.initialize(params, n_clients=n_clients)
 
     def configure_round(self, rnd: int, params: Params) -> RoundPlan:
         return self.inner.configure_round(rnd, params)

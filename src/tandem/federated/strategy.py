@@ -18,12 +18,24 @@ Client-side behaviour every runtime must honour, driven only by ``LocalObjective
   model with loss + lambda/2 * ||v - w_global||^2 (Ditto); the personal model is evaluated locally.
 * ``report_loss``: the runtime returns ``ClientResult.loss_before`` = mean training loss of the
   received global model on the client's data (needed by q-FedAvg).
+
+Keyword arguments, scikit-learn style: every strategy whose ``__init__`` takes ``objective`` also takes the
+shorthands ``lr``, ``epochs`` and ``batch_size`` (``FedAvg(lr=0.05, epochs=1, batch_size=16)``), folded into
+its :class:`LocalObjective` by this base class, so no subclass repeats them. What the run already knows is
+not a constructor argument: the engine passes the population size to
+``initialize(params, n_clients=N)``, which every strategy accepts (an override written without
+``n_clients`` still works; the base class drops the argument for it).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
+import math
+import numbers
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -70,16 +82,108 @@ class ClientResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+OBJECTIVE_SHORTHANDS = ("lr", "epochs", "batch_size")
+"""The :class:`LocalObjective` fields every strategy also takes as keyword arguments."""
+
+
+def _check_shorthand(owner: str, name: str, value: Any) -> float | int:
+    """``lr`` must be a finite number > 0; ``epochs`` and ``batch_size`` ints >= 1 (ConfigError otherwise)."""
+    if name == "lr":
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+        if not ok:
+            raise ConfigError(f"{owner}: lr must be a finite number > 0, got {value!r}")
+        return float(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ConfigError(f"{owner}: {name} must be an int >= 1, got {value!r}")
+    return int(value)
+
+
+def objective_with(owner: str, objective: LocalObjective | None, **shorthands: Any) -> LocalObjective | None:
+    """``objective`` with the given ``lr`` / ``epochs`` / ``batch_size`` set (``None`` values are skipped).
+
+    A shorthand that contradicts a field ``objective`` already sets to a non-default value is a
+    :class:`ConfigError`; with no shorthand given, ``objective`` is returned as it came (even ``None``).
+    """
+    given = {k: _check_shorthand(owner, k, v) for k, v in shorthands.items() if v is not None}
+    if not given:
+        return objective
+    if objective is not None and not isinstance(objective, LocalObjective):
+        raise ConfigError(f"{owner}: objective must be a LocalObjective, got {type(objective).__name__}")
+    base = objective if objective is not None else LocalObjective()
+    default = LocalObjective()
+    for key, value in given.items():
+        current = getattr(base, key)
+        if current != getattr(default, key) and current != value:
+            raise ConfigError(f"{owner}: {key}={value!r} conflicts with objective.{key}={current!r}")
+    return dataclasses.replace(base, **given)
+
+
+def _accepts(func: Callable[..., Any], name: str) -> bool:
+    params = inspect.signature(func).parameters.values()
+    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def _with_shorthands(init: Callable[..., None], owner: str) -> Callable[..., None]:
+    """Wrap a subclass ``__init__(..., objective=...)`` so it also takes ``lr``, ``epochs``, ``batch_size``."""
+
+    @functools.wraps(init)
+    def init_with_shorthands(self: Strategy, *args: Any, **kwargs: Any) -> None:
+        shorthands = {k: kwargs.pop(k) for k in OBJECTIVE_SHORTHANDS if k in kwargs}
+        if shorthands:
+            kwargs["objective"] = objective_with(owner, kwargs.get("objective"), **shorthands)
+        init(self, *args, **kwargs)
+
+    signature = inspect.signature(init)
+    params = list(signature.parameters.values())
+    extra = [
+        inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=t)
+        for k, t in (("lr", "float | None"), ("epochs", "int | None"), ("batch_size", "int | None"))
+    ]
+    at = next((i for i, p in enumerate(params) if p.kind is inspect.Parameter.VAR_KEYWORD), len(params))
+    init_with_shorthands.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=params[:at] + extra + params[at:]
+    )
+    return init_with_shorthands
+
+
+def _with_population(initialize: Callable[..., None]) -> Callable[..., None]:
+    """Wrap an ``initialize(params)`` override written before ``n_clients`` so the engine may pass it."""
+
+    @functools.wraps(initialize)
+    def wrapper(self: Strategy, params: Params, *, n_clients: int | None = None) -> None:
+        initialize(self, params)
+
+    return wrapper
+
+
 class Strategy(ABC):
-    """Base class of every federated strategy; subclasses set ``name`` and implement ``aggregate``."""
+    """Base class of every federated strategy; subclasses set ``name`` and implement ``aggregate``.
+
+    Subclasses whose ``__init__`` takes ``objective`` automatically also take ``lr``, ``epochs`` and
+    ``batch_size`` (module docstring).
+    """
 
     name: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        taken = inspect.signature(init).parameters if init is not None else {}
+        if "objective" in taken and not any(k in taken for k in OBJECTIVE_SHORTHANDS):
+            cls.__init__ = _with_shorthands(init, cls.name or cls.__name__)  # type: ignore[method-assign]
+        initialize = cls.__dict__.get("initialize")
+        if initialize is not None and not _accepts(initialize, "n_clients"):
+            cls.initialize = _with_population(initialize)  # type: ignore[method-assign]
 
     def __init__(self, objective: LocalObjective | None = None) -> None:
         self.objective = objective or LocalObjective()
 
-    def initialize(self, params: Params) -> None:
-        """Create server-side state (momentum buffers, control variates) for these parameters."""
+    def initialize(self, params: Params, *, n_clients: int | None = None) -> None:
+        """Create server-side state (momentum buffers, control variates) for these parameters.
+
+        ``n_clients`` is the size of the client population, which the engine knows and passes (``None``
+        where unknown); strategies that need it (SCAFFOLD's ``N``) read it here.
+        """
 
     def configure_round(self, rnd: int, params: Params) -> RoundPlan:
         """Return the plan of round ``rnd`` (1-based); override to add ``server_state``."""

@@ -69,9 +69,29 @@ def test_missing_or_bad_delta_c_names_the_client():
     assert s.c_ is None
 
 
+def test_population_comes_from_initialize():
+    x = {"w": torch.zeros(1)}
+    s = Scaffold()  # N is the run's: no constructor argument needed
+    with pytest.raises(ConfigError, match="population size N is unknown"):
+        s.configure_round(1, x)
+    s.initialize(x, n_clients=4)
+    assert s.n_clients_ == 4
+    s.configure_round(1, x)
+    new_x = s.aggregate(1, x, [_r(0, 1, [1.0], [2.0])])
+    assert torch.equal(new_x["w"], torch.tensor([1.0]))
+    assert torch.equal(s.c_["w"], torch.tensor([0.5]))  # c += (|S| / N) mean(delta_c) = 1/4 * 2
+    b = Scaffold()
+    b.load_state_dict(s.state_dict())  # the checkpoint keeps N
+    assert b.n_clients_ == 4
+    with pytest.raises(ConfigError, match="run has 5 clients"):
+        Scaffold(n_clients_total=4).initialize(x, n_clients=5)
+    Scaffold(n_clients_total=4).initialize(x, n_clients=4)
+    Scaffold(n_clients_total=4).initialize(x)  # the engine before n_clients: unchanged behaviour
+    with pytest.raises(ConfigError, match="n_clients must be an int"):
+        Scaffold().initialize(x, n_clients=0)
+
+
 def test_configuration_errors():
-    with pytest.raises(ConfigError, match="n_clients_total"):
-        Scaffold()
     with pytest.raises(ConfigError, match="n_clients_total"):
         Scaffold(n_clients_total=0)
     with pytest.raises(ConfigError, match="personal_keys"):

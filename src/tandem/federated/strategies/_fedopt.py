@@ -57,7 +57,7 @@ class AdaptiveServerStrategy(Strategy):
         """``v_{-1}``: Algorithm 2 asks for ``v_{-1} >= tau^2``; ``tau^2`` unless set."""
         return self.tau**2 if self.initial_accumulator is None else self.initial_accumulator
 
-    def initialize(self, params: Params) -> None:
+    def initialize(self, params: Params, *, n_clients: int | None = None) -> None:
         self.m_ = zeros_like_params(params)
         self.v_ = zeros_like_params(params, self._v0)
 

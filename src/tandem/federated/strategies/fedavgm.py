@@ -53,7 +53,7 @@ class FedAvgM(Strategy):
         self.server_momentum = check_number(self.name, "server_momentum", server_momentum, low=0.0, high=1.0)
         self.momentum_: Params | None = None
 
-    def initialize(self, params: Params) -> None:
+    def initialize(self, params: Params, *, n_clients: int | None = None) -> None:
         self.momentum_ = zeros_like_params(params)
 
     def aggregate(self, rnd: int, params: Params, results: Sequence[ClientResult]) -> Params:

@@ -90,7 +90,7 @@ class FedPer(Strategy):
         self.personal_keys_ = personal
         return shared, personal
 
-    def initialize(self, params: Params) -> None:
+    def initialize(self, params: Params, *, n_clients: int | None = None) -> None:
         self._resolve(params)
 
     def configure_round(self, rnd: int, params: Params) -> RoundPlan:
