@@ -96,6 +96,7 @@ SUBCOMMANDS = (
     ("tandem.recipes.routing.cli", "route_app", "route", "Cloud-for-device routing: policies, split computing."),
     ("tandem.recipes.serve.cli", "serve_app", "serve", "Run the cloud server."),
     ("tandem.recipes.device.cli", "device_app", "device", "Run device agents against a server."),
+    ("tandem.recipes.round.cli", "round_app", "round", "Open, watch and close federated rounds (admin)."),
     ("tandem.recipes.report.cli", "report_app", "report", "Turn result JSON files into one HTML report."),
     ("tandem.recipes.text.cli", "text_app", "text", "Large-small collaboration on text: SST-2 cascade."),
 )

@@ -21,6 +21,7 @@ as the same device. Each event is one line on the ``tandem.device.events`` logge
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import Counter
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ from tandem.routing.policy import RequestPolicy
 from tandem.transport.http import HttpTransport
 from tandem.transport.httpclient import ApiClient, HttpError
 from tandem.transport.signing import SignatureError, verify_artifact
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -138,7 +141,8 @@ class DeviceAgent:
         assert self.state_file is not None
         where = f"state file {self.state_file.path}"
         if identity.server.rstrip("/") != self.server_url.rstrip("/") and self.client is None:
-            raise ConfigError(f"{where} is an identity on {identity.server}, not {self.server_url}")
+            # the same server may move (address, port); a different one refuses the token at the check-in below
+            log.warning("%s: enrolled at %s, now talking to %s", where, identity.server, self.server_url)
         if identity.model_id not in (None, self.model_id):
             raise ConfigError(f"{where} holds model {identity.model_id!r}, not {self.model_id!r}")
         if self.public_key is not None and identity.public_key not in (None, self.public_key):
@@ -159,6 +163,7 @@ class DeviceAgent:
                 ) from None
             raise
         held = f", holds {self.model_id} v{self.version}" if self.version is not None else ""
+        self._save()  # the server's address as it is now
         self.counts["resumed"] += 1
         emit(self.who, "resumed", f"no re-enrolment{held}")
 

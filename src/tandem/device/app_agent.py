@@ -99,7 +99,8 @@ class AppAgent:
         assert self.state_file is not None
         where = f"state file {self.state_file.path}"
         if identity.server.rstrip("/") != self.server_url.rstrip("/"):
-            raise ConfigError(f"{where} is an identity on {identity.server}, not {self.server_url}")
+            # the same server may move (address, port); a different one refuses the token at the check-in below
+            log.warning("%s: enrolled at %s, now talking to %s", where, identity.server, self.server_url)
         if self.public_key is not None and identity.public_key not in (None, self.public_key):
             raise ConfigError(f"{where} pinned another server key than the --public-key given")
         self.api.token, self.device_id = identity.token, identity.device_id

@@ -35,7 +35,12 @@ def run_app_agents(
 
     if not clients:
         raise ConfigError("--clients: give the client ids this process serves (e.g. --clients 0,1,2)")
+    from tandem.recipes.device.fleet import wait_for_server
+
     app = load_app(app_spec, app_args)
+    down = wait_for_server(server, min(duration_s, 120.0))
+    if down is not None:
+        return {"devices": {}, "errors": [down], "wall_s": 0.0}
     agents = [
         AppAgent(server, app, c, enroll_key=enroll_key, public_key=public_key, retries=retries, state_dir=state_dir)
         for c in clients

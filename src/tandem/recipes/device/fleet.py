@@ -4,9 +4,10 @@ Each agent enrolls (its profile names a device tier drawn by :func:`~tandem.flee
 server's dashboard groups by) or, with a state folder, resumes the identity it kept there; pulls and verifies
 the model, runs collaborative inference on part of its own data (logging its request decisions), then checks
 in (renewing its lease) and answers the federated rounds it is selected for, until it has answered ``rounds``
-rounds, or ``rounds`` rounds have closed on the server since it started (a round need not select every
-device), or ``duration_s`` runs out, or it is stopped. Agent ``i`` holds client ``offset + i`` of the demo
-task's population. Each event is one line (:func:`event_lines` prints them).
+rounds and the last of them closed, or ``rounds`` rounds have closed on the server since it started (a round
+need not select every device), or ``duration_s`` runs out, or it is stopped; then it pulls the newest model.
+Agent ``i`` holds client ``offset + i`` of the demo task's population. Each event is one line
+(:func:`event_lines` prints them).
 """
 
 from __future__ import annotations
@@ -76,6 +77,32 @@ def event_lines(level: int = logging.INFO) -> None:
     logger.setLevel(level)
 
 
+def wait_for_server(server_url: str, timeout_s: float, client: Any = None) -> str | None:
+    """Wait until the server answers ``/health`` (any status: it is up); ``None`` when it does, else why not.
+    A fleet started beside its server waits here instead of spending its retries while the server boots."""
+    import httpx
+
+    own = client is None
+    http = httpx.Client(base_url=server_url, timeout=5.0) if own else client
+    end, last, said = time.monotonic() + timeout_s, "", False
+    try:
+        while True:
+            try:
+                http.get("/health")
+                return None
+            except httpx.TransportError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            if time.monotonic() >= end:
+                return f"server {server_url} did not answer within {timeout_s:g} s ({last})"
+            if not said:
+                logging.getLogger("tandem.device.events").info("waiting for the server at %s", server_url)
+                said = True
+            time.sleep(0.5)
+    finally:
+        if own:
+            http.close()
+
+
 def run_agent(
     agent: DeviceAgent,
     rounds: int,
@@ -104,13 +131,13 @@ def run_agent(
             report.requested += int(prediction.requested.sum())
             report.correct += int((prediction.labels == y).sum())
         while not stop.is_set() and time.time() < deadline:
-            if rounds and len(agent.rounds_done) >= rounds:
-                break
-            if rounds and (agent.checkin()["last_closed_round"] or 0) - first >= rounds:
+            closed = agent.checkin()["last_closed_round"] or 0
+            answered = bool(rounds) and len(agent.rounds_done) >= rounds and closed >= max(agent.rounds_done)
+            if rounds and (answered or closed - first >= rounds):
                 break
             agent.sync_model()
             agent.train_round(wait_s=1.0)
-        agent.sync_model()
+        agent.sync_model()  # the model the last round published
     except Exception as exc:
         with lock:
             report.errors.append(f"{agent.name}: {type(exc).__name__}: {exc}")
@@ -150,6 +177,11 @@ def run_fleet(
     population = task.clients()
     report, lock = FleetReport(), threading.Lock()
     started = time.time()
+    down = wait_for_server(server_url, min(duration_s, 120.0), client_kwargs.get("client"))
+    if down is not None:
+        report.errors.append(down)
+        report.wall_s = time.time() - started
+        return report
     agents = []
     for i in range(n_devices):
         view = population.round_view(np.array([offset + i]))

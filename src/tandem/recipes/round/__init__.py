@@ -1,0 +1,1 @@
+"""The round recipe: ``tandem round start|status|close`` (admin commands over the admin API)."""
