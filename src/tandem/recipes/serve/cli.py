@@ -9,7 +9,7 @@ import secrets
 from typing import TYPE_CHECKING, Any, Literal
 
 import typer
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from tandem.core.errors import ConfigError, TandemError
 from tandem.recipes._options import Overrides, RecipeConfig, build_config, cli, config_options, fail
@@ -34,8 +34,10 @@ def dashboard_hint(host: str, port: int, token: str, *, shown: bool) -> str:
     )
 
 
-class RoundOptions(RecipeConfig):
+class RoundOptions(BaseModel):
     """When the server opens federated rounds by itself, and what each round is (``--round-*`` options)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     every: float | None = Field(None, gt=0, le=7 * 86400)
     """Open a round every this many seconds (counted from the last round's opening; one round at a time)."""
