@@ -25,7 +25,7 @@ import numpy as np
 from tandem.core.errors import ConfigError
 from tandem.federated.client_runtime import Runtime
 from tandem.federated.strategy import RoundPlan
-from tandem.federated.wire import PLAN_KIND, decode_plan, encode_result
+from tandem.federated.wire import PLAN_KIND, decode_plan, encode_results
 from tandem.fleet import FleetProfiles, device_compute_time_s
 from tandem.transport.base import Transport
 from tandem.transport.inprocess import InProcessTransport
@@ -111,10 +111,8 @@ class SimulatedDevices:
         upload_arrivals: dict[int, float] = {}
         if len(trained) and plan is not None:
             transport.clock.occupy(trained, compute_s[~late])
-            wires = [
-                encode_result(rnd, result, codec=self.codec, compress=self.compress).to_wire()
-                for result in self.runtime.fit(plan, trained)
-            ]
+            updates = encode_results(rnd, self.runtime.fit(plan, trained), codec=self.codec, compress=self.compress)
+            wires = [update.to_wire() for update in updates]
             arrives = transport.send_many_to_cloud(trained, "update", [w[1] for w in wires], [w[2] for w in wires])
             upload_arrivals = dict(zip(trained.tolist(), arrives.tolist(), strict=True))
         closes = start + self.deadline_s if self.deadline_s is not None else start
@@ -130,8 +128,8 @@ class SimulatedDevices:
         decoded: dict[int, tuple[bytes, RoundPlan]] = {}  # the payload is kept so its id stays unique
         plans: list[RoundPlan] = []
         arrivals = np.zeros(len(ids))
-        for k, device in enumerate(ids.tolist()):
-            messages = transport.receive_on_device(device, PLAN_KIND)
+        for k, (device, messages) in enumerate(zip(ids.tolist(), transport.receive_many_on_device(ids, PLAN_KIND),
+                                                   strict=True)):
             if not messages:
                 raise ConfigError(f"simulated device {device} was selected but received no plan")
             message = messages[-1]
