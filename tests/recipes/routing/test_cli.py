@@ -17,7 +17,7 @@ def test_route_split_writes_a_result(tmp_path) -> None:
 
 def test_route_bench_rejects_bad_options(tmp_path) -> None:
     result = CliRunner().invoke(app, ["route", "bench", "--dataset", "nope", "--out", str(tmp_path), "--no-split"])
-    assert result.exit_code == 2 and "--dataset: Input should be" in result.output
+    assert result.exit_code == 2 and "--dataset: 'nope' is neither a built-in data set" in result.output
     result = CliRunner().invoke(app, ["route", "bench", "--rates", "a,b", "--out", str(tmp_path)])
     assert result.exit_code != 0
     result = CliRunner().invoke(app, ["route", "bench", "--train-seconds", "0", "--out", str(tmp_path)])

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,6 +28,7 @@ from tandem.data.sequences import SequenceDataset
 from tandem.models.seqrec import SequentialRecommender
 from tandem.models.seqrec_data import SeqRecSplit, leave_one_out_split
 from tandem.models.seqrec_training import FitResult
+from tandem.recipes._datafiles import InteractionFileFields, check_dataset, dataset_label, load_interaction_file
 from tandem.recipes._options import RecipeConfig, cli
 from tandem.report.results import RunResult, StageRecord
 from tandem.report.table import human_bytes, human_count
@@ -55,11 +56,12 @@ class SyntheticSet(BaseModel):
     """Chance that a click follows the user's cluster."""
 
 
-class BenchConfig(RecipeConfig):
+class BenchConfig(RecipeConfig, InteractionFileFields):
     """Everything a bench run depends on (scikit-learn style defaults; recorded in the result JSON)."""
 
-    dataset: Literal["synthetic", "ml-100k", "beauty"] = "synthetic"
-    """The data set: the embedded synthetic fleet, MovieLens-100k or Amazon Beauty (from ``data_root``)."""
+    dataset: str = "synthetic"
+    """The data set: synthetic (embedded), ml-100k, beauty (from data_root), or the path of your own interaction
+    log (CSV/TSV, RecBole .inter, S3-Rec .txt; see docs/your-data.md)."""
     data_root: str | None = None
     """Data root (default: $TANDEM_DATA or ../shared/data)."""
     max_len: int = Field(50, ge=1)
@@ -140,6 +142,16 @@ class BenchConfig(RecipeConfig):
     synthetic: SyntheticSet = Field(default_factory=SyntheticSet)
     """Shape of the synthetic data set."""
 
+    @field_validator("dataset")
+    @classmethod
+    def _known_or_file(cls, value: str) -> str:
+        return check_dataset(value, DATASETS, "an interaction file")
+
+    @property
+    def dataset_name(self) -> str:
+        """The data set's short name (a file's stem), for result files and caches."""
+        return dataset_label(self.dataset)
+
     @field_validator("n_negatives", "distill_top_k", "logit_kd_alpha", mode="before")
     @classmethod
     def _zero_is_off(cls, value: Any) -> Any:
@@ -158,9 +170,11 @@ def load_bench_data(config: BenchConfig) -> SequenceDataset:
 
         folder = None if config.data_root is None else Path(config.data_root) / "movielens-100k"
         return load_movielens_100k(folder).to_sequences()
-    from tandem.data import load_s3rec
+    if config.dataset == "beauty":
+        from tandem.data import load_s3rec
 
-    return load_s3rec(None if config.data_root is None else Path(config.data_root) / "amazon-s3rec")
+        return load_s3rec(None if config.data_root is None else Path(config.data_root) / "amazon-s3rec")
+    return load_interaction_file(config.dataset, config)
 
 
 @dataclass
@@ -196,7 +210,7 @@ class BenchContext:
         signature = json.dumps({"name": name, "model": model.config(), "arch": model.arch, "data": self.fingerprint(),
                                 "key": key}, sort_keys=True, default=str)
         digest = hashlib.sha256(signature.encode()).hexdigest()[:16]
-        path = Path(self.config.cache_dir) / f"{self.config.dataset}-{name}-{digest}.pt"
+        path = Path(self.config.cache_dir) / f"{self.config.dataset_name}-{name}-{digest}.pt"
         if path.exists():
             saved = torch.load(path, weights_only=True)
             model.load_state_dict(saved["state"])

@@ -48,7 +48,7 @@ def bench(
     try:
         config = build_config(BenchConfig, overrides, base=QUICK if quick else None)
         log = None if progress or as_json else lambda line: typer.echo(line, err=True)
-        target = out or Path(f"tandem-results/delivery-{config.dataset}.json")
+        target = out or Path(f"tandem-results/delivery-{config.dataset_name}.json")
 
         def save(partial: RunResult) -> None:
             write_result(partial, target)

@@ -49,10 +49,15 @@ def build_task(config: FLConfig) -> FLTask:
         x_test, y_test = synthetic.test_set()
         n_features, n_classes = ds.n_features, ds.n_classes
     else:
-        arrays = load_sklearn(ds.name)
+        if ds.path is not None:
+            from tandem.data.tables import load_table
+
+            arrays = load_table(ds.path, label=ds.label, format=ds.format, sep=ds.separator)
+        else:
+            arrays = load_sklearn(ds.name)
         x, y = arrays.X.astype(np.float32), arrays.y
         train, test = train_test_split_indices(len(y), test_size=ds.test_size, seed=config.seed)
-        if ds.standardize if ds.standardize is not None else ds.name != "digits":
+        if ds.standardize if ds.standardize is not None else (ds.path is not None or ds.name != "digits"):
             mean, std = x[train].mean(0), x[train].std(0)
             x = ((x - mean) / np.where(std > 0, std, 1.0)).astype(np.float32)
         if config.partition.kind == "dirichlet":
@@ -68,8 +73,51 @@ def build_task(config: FLConfig) -> FLTask:
         x_test, y_test = x[test], y[test]
         n_features, n_classes = x.shape[1], arrays.n_classes
     torch.manual_seed(config.model.seed)
-    model = build_mlp([n_features, *config.model.hidden, n_classes], config.model.activation)
+    if config.model.factory is not None:
+        model = user_model(config.model.factory, int(n_features), int(n_classes))
+    else:
+        model = build_mlp([n_features, *config.model.hidden, n_classes], config.model.activation)
     return FLTask(data, model, x_test, y_test)
+
+
+def user_model(spec: str, n_features: int, n_classes: int) -> nn.Module:
+    """``spec`` = ``"package.module:function"``, called as ``function(n_features, n_classes)``; must return a Module.
+
+    The module is imported from ``sys.path`` and, failing that, from the current folder. Every failure is a
+    one-line :class:`ConfigError` naming ``model.factory``.
+    """
+    import importlib
+    import os
+    import sys
+
+    where = f"model.factory {spec!r}"
+    module_name, sep, attribute = spec.partition(":")
+    if not sep or not module_name or not attribute:
+        raise ConfigError(f"model.factory must look like 'package.module:function', got {spec!r}")
+    try:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not module_name.startswith(exc.name) or os.getcwd() in sys.path:
+                raise
+            sys.path.append(os.getcwd())  # as `python -m` would: a module beside the user's config
+            module = importlib.import_module(module_name)
+    except Exception as exc:  # the user's module failed to import: say so in one line
+        raise ConfigError(f"{where}: cannot import {module_name!r} ({type(exc).__name__}: {exc}); put the module on "
+                          "PYTHONPATH or in the current folder") from None
+    factory = getattr(module, attribute, None)
+    if not callable(factory):
+        found = "has no" if factory is None else "has a non-callable"
+        raise ConfigError(f"{where}: module {module_name!r} {found} {attribute!r}; name a function that builds the "
+                          "model")
+    try:
+        model = factory(n_features, n_classes)
+    except Exception as exc:  # the user's code: one line, not their traceback
+        raise ConfigError(f"{where}: calling it with (n_features={n_features}, n_classes={n_classes}) failed: "
+                          f"{type(exc).__name__}: {exc}") from None
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"{where}: returned a {type(model).__name__}, not a torch.nn.Module")
+    return model
 
 
 def build_simulation(

@@ -6,10 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tandem.core.errors import ConfigError
-from tandem.recipes._options import Overrides, build_config
+from tandem.recipes._datafiles import check_dataset
+from tandem.recipes._options import Overrides, build_config, cli
+
+DATASET_NAMES = ("digits", "wine", "breast_cancer", "iris", "synthetic")
 
 
 class _Strict(BaseModel):
@@ -17,10 +20,19 @@ class _Strict(BaseModel):
 
 
 class DatasetConfig(_Strict):
-    """``digits``, ``wine``, ``breast_cancer``, ``iris`` (scikit-learn's shipped sets) or ``synthetic``."""
+    """``digits``, ``wine``, ``breast_cancer``, ``iris`` (scikit-learn's shipped sets), ``synthetic``, or your own
+    table (``path`` + ``label``). In YAML ``dataset: iris`` and ``dataset: my.csv`` are short for ``name``/``path``."""
 
     name: Literal["digits", "wine", "breast_cancer", "iris", "synthetic"] = "digits"
     """The data set."""
+    path: str | None = Field(None, json_schema_extra=cli("--dataset-path", "--dataset"))
+    """Your own table instead: a CSV, TSV or Parquet file with a label column (replaces name; docs/your-data.md)."""
+    label: str = "label"
+    """Table file: the column of class labels."""
+    format: Literal["auto", "csv", "tsv", "parquet"] = "auto"
+    """Table file: csv, tsv, parquet (needs pyarrow) or auto (by suffix)."""
+    separator: str | None = None
+    """Table file: the field separator of a text table (default: from the format)."""
     test_size: float = Field(0.2, gt=0, lt=1)
     """Share of the rows held out for the global test."""
     standardize: bool | None = Field(None, description="z-score features on the train split (default: not digits)")
@@ -34,6 +46,21 @@ class DatasetConfig(_Strict):
     """Synthetic population: most examples of a client."""
     noise: float = Field(1.0, ge=0)
     """Synthetic population: feature noise."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        """``dataset: iris`` / ``dataset: my.csv`` (a string) stands for ``name`` / ``path``."""
+        if isinstance(value, str):
+            return {"name": value} if value in DATASET_NAMES else {"path": value}
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _existing_file(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_dataset(value, DATASET_NAMES, "a table file (CSV, TSV or Parquet)")
+        return value
 
 
 class PartitionConfig(_Strict):
@@ -64,6 +91,9 @@ class ModelConfig(_Strict):
     """Hidden widths of the MLP."""
     activation: Literal["relu", "tanh", "gelu", "sigmoid"] = "relu"
     """Activation between the MLP's layers."""
+    factory: str | None = None
+    """Your own model instead of the MLP: 'package.module:function', called with (input width, classes) and
+    returning a torch.nn.Module (the module is imported from PYTHONPATH or the current folder)."""
     seed: int = 0
     """Seed of the initial weights."""
 

@@ -136,14 +136,15 @@ def _budget_rows(sim: StreamSimulator, model: RequestValueModel, points: list[Po
     return rows
 
 
-def _max_device_rate(sim: StreamSimulator, requested: np.ndarray | None) -> float:
+def _max_device_rate(sim: StreamSimulator, requested: np.ndarray | None) -> float | None:
+    """The highest request rate of one device with 20+ steps; None when no device has that many (JSON has no NaN)."""
     if requested is None:
-        return float("nan")
+        return None
     s = sim.streams
     counts = np.add.reduceat(requested.astype(np.int64), s.step_offsets[:-1][s.steps_per_user > 0])
     steps = s.steps_per_user[s.steps_per_user > 0]
     long = steps >= 20  # short streams make per-device rates noisy; report users with 20+ steps
-    return float((counts[long] / steps[long]).max()) if long.any() else float("nan")
+    return float((counts[long] / steps[long]).max()) if long.any() else None
 
 
 def _combiner_rows(sim: StreamSimulator, config: RouteBenchConfig, metric: str) -> list[dict[str, Any]]:

@@ -19,8 +19,9 @@ import typer
 from rich.console import Console
 
 from tandem.core.errors import TandemError
+from tandem.recipes._datafiles import is_file_dataset
 from tandem.recipes._options import Overrides, build_config, config_options, fail
-from tandem.recipes.routing.prepare import RouteBenchConfig
+from tandem.recipes.routing.prepare import DATASETS, RouteBenchConfig, load_dataset
 from tandem.recipes.routing.split_bench import SplitBenchConfig
 
 route_app = typer.Typer(help="Cloud-for-device routing: request policies and split computing.", no_args_is_help=True,
@@ -49,7 +50,9 @@ def _split(out: Path, console: Console, as_json: bool, config: SplitBenchConfig 
 @config_options(RouteBenchConfig, exclude=("dataset",))
 def bench(
     overrides: Overrides,
-    dataset: Annotated[list[str] | None, typer.Option(help="ml-100k, beauty or synthetic (repeatable).")] = None,
+    dataset: Annotated[list[str] | None, typer.Option(
+        help="ml-100k, beauty, synthetic or the path of your own interaction log (repeatable; default: the config "
+             "file's dataset, else ml-100k and beauty).")] = None,
     out: Annotated[Path, typer.Option(help="Folder for result JSONs and the plot.")] = Path("tandem-results/route"),
     split: Annotated[bool, typer.Option(help="Also run the split-computing check.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary to stdout.")] = False,
@@ -65,12 +68,16 @@ def bench(
     outcomes = []
     try:
         cache = {"cache_dir": str(out / "cache")}
-        configs = [build_config(RouteBenchConfig, {**overrides, "dataset": name}, base=cache)
-                   for name in dataset or ["ml-100k", "beauty"]]
+        from_file = (overrides.file_values or {}).get("dataset")
+        names = dataset or ([from_file] if isinstance(from_file, str) else from_file) or ["ml-100k", "beauty"]
+        configs = [build_config(RouteBenchConfig, {**overrides, "dataset": name}, base=cache) for name in names]
+        for config in configs:  # a user's file is read (and any mistake in it reported) before anything runs
+            if is_file_dataset(config.dataset, DATASETS):
+                load_dataset(config)
         for config in configs:
             outcome = run_bench(config, progress=progress and not as_json)
             outcomes.append(outcome)
-            path = write_result(to_result(outcome), out / f"routing-{config.dataset}.json")
+            path = write_result(to_result(outcome), out / f"routing-{config.dataset_name}.json")
             summary["datasets"].append({**outcome_summary(outcome), "result": str(path)})
             if not as_json:
                 console.print(curve_table(outcome))

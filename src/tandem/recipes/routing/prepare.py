@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from tandem.data.movielens import load_movielens_100k
 from tandem.data.paths import dataset_dir
@@ -28,6 +28,7 @@ from tandem.fleet.sampling import sample_fleet
 from tandem.models.seqrec import SequentialRecommender, build_seqrec
 from tandem.models.seqrec_data import leave_one_out_split
 from tandem.models.seqrec_training import fit_seqrec
+from tandem.recipes._datafiles import InteractionFileFields, check_dataset, dataset_label, load_interaction_file
 from tandem.recipes._options import RecipeConfig, cli
 from tandem.routing.anticipate import Anticipation
 from tandem.routing.combine import get_combiner
@@ -36,12 +37,15 @@ from tandem.routing.staleness import fit_fusion_weights
 from tandem.routing.stream import StreamSimulator
 from tandem.routing.streams import Streams, UserSplit, split_users
 
+DATASETS = ("ml-100k", "beauty", "synthetic")
 
-class RouteBenchConfig(RecipeConfig):
+
+class RouteBenchConfig(RecipeConfig, InteractionFileFields):
     """Knobs of ``tandem route bench`` (defaults are the published run)."""
 
-    dataset: Literal["ml-100k", "beauty", "synthetic"] = "ml-100k"
-    """The data set whose users' streams are replayed."""
+    dataset: str = "ml-100k"
+    """The data set whose users' streams are replayed: ml-100k, beauty, synthetic, or the path of your own
+    interaction log (CSV/TSV, RecBole .inter, S3-Rec .txt; see docs/your-data.md)."""
     data_root: str | None = None
     """Data root (default: $TANDEM_DATA or ../shared/data)."""
     arch: Literal["sasrec", "gru4rec"] = "sasrec"
@@ -117,6 +121,16 @@ class RouteBenchConfig(RecipeConfig):
     cache_dir: str | None = None
     """Trained-model cache (default of ``tandem route bench``: <out>/cache)."""
 
+    @field_validator("dataset")
+    @classmethod
+    def _known_or_file(cls, value: str) -> str:
+        return check_dataset(value, DATASETS, "an interaction file")
+
+    @property
+    def dataset_name(self) -> str:
+        """The data set's short name (a file's stem), for result files and caches."""
+        return dataset_label(self.dataset)
+
     @model_validator(mode="after")
     def _consistent(self) -> RouteBenchConfig:
         if any(not 0.0 < r < 1.0 for r in self.rates):
@@ -138,7 +152,9 @@ def load_dataset(config: RouteBenchConfig) -> SequenceDataset:
                                     seed=config.seed).sequences
     if config.dataset == "ml-100k":
         return load_movielens_100k(dataset_dir("movielens-100k", config.data_root)).to_sequences()
-    return load_s3rec(dataset_dir("amazon-s3rec", config.data_root))
+    if config.dataset == "beauty":
+        return load_s3rec(dataset_dir("amazon-s3rec", config.data_root))
+    return load_interaction_file(config.dataset, config)
 
 
 def _subsample(ds: SequenceDataset, n: int | None, seed: int) -> SequenceDataset:
@@ -162,7 +178,7 @@ def trained_model(config: RouteBenchConfig, train: SequenceDataset, size: str, *
     params = {"arch": config.arch, "size": size, "max_len": config.max_len, "seed": config.seed,
               "epochs": config.epochs, "patience": config.patience, "config": model.config(),
               "max_train_seconds": config.max_train_seconds}  # a model cut short by a budget is another model
-    key = f"{config.dataset}-{config.arch}-{size}-{_fingerprint(train, **params)}"
+    key = f"{config.dataset_name}-{config.arch}-{size}-{_fingerprint(train, **params)}"
     path = Path(config.cache_dir) / f"{key}.pt" if config.cache_dir else None
     if path is not None and path.is_file():
         saved = torch.load(path, map_location="cpu", weights_only=True)

@@ -117,7 +117,7 @@ def summary_tables(o: BenchOutcome) -> list[Table]:
         budget.add_column(col, justify="left" if col == "case" else "right")
     for b in o.budget:
         budget.add_row(b["case"], f"{b['request_rate']:.3f}", f"{b[o.metric]:.4f}", f"{b['recovered']:.1%}",
-                       f"{b['max_device_rate']:.3f}")
+                       "-" if b["max_device_rate"] is None else f"{b['max_device_rate']:.3f}")
     comb = Table(title=f"{o.config.dataset}: combining large and small ({o.metric.upper()}, eval users)")
     labels = ["never", "periodic(5)", f"random {o.config.comparison_rate:.0%}", "always"]
     comb.add_column("combiner")

@@ -55,11 +55,19 @@ def bench(
 
     try:
         data_in = None
-        if synthetic:
+        chosen = overrides.get("dataset", (overrides.file_values or {}).get("dataset", "sst2"))
+        if synthetic or chosen == "synthetic":
             from tandem.recipes.text.synthetic import SYNTHETIC_CONFIG, synthetic_text_data
 
             config = build_config(TextBenchConfig, overrides, base=SYNTHETIC_CONFIG)
             data_in = synthetic_text_data(config)
+        elif chosen != "sst2":  # a user's file: read it first, then size the run's roles to it
+            from tandem.recipes.text.user_data import load_user_texts, user_file_preset, user_text_data
+
+            probe = build_config(TextBenchConfig, overrides, base={"budgets": ()})
+            texts = load_user_texts(probe)
+            config = build_config(TextBenchConfig, overrides, base=user_file_preset(len(texts), probe.dev_fraction))
+            data_in = user_text_data(config, texts, progress=progress and not as_json)
         else:
             config = build_config(TextBenchConfig, overrides)
         outcome = run_text_bench(config, data=data_in, progress=progress and not as_json)

