@@ -259,7 +259,8 @@ class RayRuntime:
         if not ray.is_initialized():
             local_cluster = address is None
             ray.init(
-                address=address,
+                # "local": a new cluster even where `ray start` or RAY_ADDRESS points at another one
+                address="local" if local_cluster else address,
                 num_cpus=(num_cpus or n_workers * worker_cpus) if local_cluster else None,
                 include_dashboard=False,
                 log_to_driver=False,
