@@ -267,7 +267,8 @@ class FederatedSimulation:
     ) -> dict[str, Any]:
         completed = [r.client_id for r in out.results]
         offline: list[int] = []
-        late: list[int] = [c for c in selected.tolist() if c not in set(completed)]
+        done = set(completed)
+        late: list[int] = [c for c in selected.tolist() if c not in done]
         sim_now = 0.0
         if isinstance(self.devices, SimulatedDevices):
             offline = self.devices.last.offline.tolist()
