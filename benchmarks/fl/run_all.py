@@ -114,6 +114,8 @@ def summarise(res: dict[str, Any], flower_live: bool) -> dict[str, Any]:
         "plain_process_s": p.get("process_s"),
         "sequential_s": s.get("run_s"),
         "sequential_metric": s.get("metric"),
+        "steps_total": w.step_counts()[0],
+        "steps_critical": w.step_counts()[1],
         "tolerance": w.tolerance,
         "metric_within_tolerance": ok and abs(t["metric"] - p["metric"]) <= w.tolerance + 1e-9,
     }
@@ -142,6 +144,9 @@ def print_table(res: dict[str, Any], rec: dict[str, Any], quick: bool) -> None:
     w = res["workload"]
     print(f"  {w.n_clients} clients ({w.notes.get('client_sizes', '')}), {w.rounds} rounds, lr {w.lr}, batch "
           f"{w.batch_size}, metric {w.metric} every {w.eval_every} round(s); tandem runtime {rec['tandem_runtime']}")
+    total, critical = w.step_counts()
+    print(f"  local SGD steps: {total} in all, {critical} on the critical path (each round's largest client): "
+          f"batching clients alone can gain at most {total / max(critical, 1):.1f}x over a per-client loop")
     print(f"  {'runner':22s} {w.metric:>9s} {'run_s':>9s} {'process_s':>10s} {'peak_rss_mb':>12s}  runs")
     rows = [("tandem (batched)", "tandem"), ("tandem sequential", "sequential"), ("plain PyTorch loop", "plain")]
     if "flower" in res["runs"]:

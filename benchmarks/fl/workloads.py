@@ -85,6 +85,18 @@ class Workload:
     def n_clients(self) -> int:
         return len(self.parts)
 
+    def step_counts(self) -> tuple[int, int]:
+        """``(total, critical)`` local SGD steps of the run: every selected client's steps, and the sum over
+        rounds of the round's largest client's steps (a client's steps are sequential, so no runner can take
+        fewer than ``critical`` steps one after another; ``total / critical`` bounds what batching clients
+        alone can gain over a one-client-at-a-time loop whose steps cost the same)."""
+        total = critical = 0
+        for selected in self.schedule:
+            steps = [-(-len(self.parts[c]) // self.batch_size) * self.epochs for c in selected]
+            total += sum(steps)
+            critical += max(steps, default=0)
+        return total, critical
+
     def evaluated(self, rnd: int) -> bool:
         """Rounds with a central evaluation: 0 (the initial model), every ``eval_every``-th, and the last."""
         return rnd == 0 or rnd == self.rounds or rnd % self.eval_every == 0
