@@ -3,9 +3,12 @@
 Install with ``pip install 'tandem-ml[ray]'``. What crosses process (or machine) boundaries is kept to
 what a round needs:
 
-* the model and the client population go to the actors once, at construction (one ``ray.put`` each, so
-  every node fetches them once); the actors then stay up for the whole run, warm: the constructor waits
-  until every one of them has built its runtime, so a run's rounds pay no start-up;
+* the model and the client data go to the actors once, at construction: a
+  :class:`~tandem.data.clients.PartitionedData` is split so that each actor receives only the rows of the
+  clients it owns (:class:`ShardedData`); a population that generates its clients from their ids
+  (:class:`~tandem.data.clients.SyntheticClients`) goes whole, it is a few arrays. The actors then stay up
+  for the whole run, warm: the constructor waits until every one has built its runtime, so the rounds
+  pay no start-up;
 * each round the plan is put in the object store once and every actor reads it once, with only its
   client ids;
 * each actor trains its share with the same runtime the in-process simulator uses
@@ -15,8 +18,10 @@ what a round needs:
   serialize one by one.
 
 Client ``c`` always goes to actor ``c % n_workers``, so its persistent state (SCAFFOLD ``c_i``, FedPer's
-personal layers, Ditto's model) stays in one actor across rounds. A client's computation does not depend
-on which other clients share its batch, so results equal the in-process runtime's (tests: bit for bit).
+personal layers, Ditto's model) stays in one actor across rounds. A client's training does not depend on
+which other clients share its batch, so results equal the in-process runtime's (tests/sim/test_ray_backend.py:
+bit for bit; q-FedAvg within 1e-6, its ``loss_before`` pass over a differently padded batch may round
+differently).
 
 Pass ``address`` to join an existing cluster (``"auto"`` on a cluster node, ``"ray://head:10001"`` from
 outside, or ``"head:6379"``); otherwise a local one with ``num_cpus`` CPUs is started and shut down by
@@ -36,15 +41,16 @@ import torch
 from torch import nn
 
 from tandem.core.errors import ConfigError
-from tandem.data.clients import ClientData
+from tandem.data.clients import ClientData, PartitionedData, RoundView
 from tandem.federated.strategy import ClientResult, RoundPlan
 from tandem.sim.runtime import make_runtime
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Packed", "RayRuntime", "pack_results", "unpack_results"]
+__all__ = ["Packed", "RayRuntime", "ShardedData", "pack_results", "shard_data", "unpack_results"]
 
 KINDS = ("auto", "batched", "functional", "vmap", "sequential")
+_NO_ROWS = np.zeros(0, dtype=np.int64)
 Path = tuple[str, ...]
 
 
@@ -171,14 +177,65 @@ def unpack_results(packed: Packed) -> list[ClientResult]:
     return out
 
 
+# -- shipping data: each actor gets the clients it owns -------------------------------------------------------
+class ShardedData:
+    """The clients of a :class:`~tandem.data.clients.PartitionedData` that one actor owns, with their rows only.
+
+    Client ids stay global (``n_clients`` is the population's); a client the actor does not own has no
+    examples here (:meth:`RayRuntime.fit` only ever sends an actor its own clients). Each actor so receives
+    and holds about ``1/n_workers`` of the population's rows instead of all of them.
+    """
+
+    def __init__(self, data: PartitionedData, owned: np.ndarray) -> None:
+        owned = np.asarray(owned, dtype=np.int64).reshape(-1)
+        parts = {int(c): data.parts[int(c)] for c in owned}
+        evals = None if data.eval_parts is None else {int(c): data.eval_parts[int(c)] for c in owned}
+        used = np.unique(np.concatenate([_NO_ROWS, *parts.values(), *(evals or {}).values()]))
+        remap = np.zeros(len(data.y), dtype=np.int64)
+        remap[used] = np.arange(len(used))
+        rows = torch.from_numpy(used)
+        self.X, self.y = data.X[rows], data.y[rows]
+        self._parts = {c: remap[p] for c, p in parts.items()}
+        self._evals = None if evals is None else {c: remap[p] for c, p in evals.items()}
+        self._sizes = np.zeros(data.n_clients, dtype=np.int64)
+        self._sizes[owned] = data.sizes(owned)
+
+    @property
+    def n_clients(self) -> int:
+        return len(self._sizes)
+
+    def sizes(self, client_ids: np.ndarray) -> np.ndarray:
+        return self._sizes[np.asarray(client_ids, dtype=np.int64)]
+
+    def round_view(self, client_ids: np.ndarray) -> RoundView:
+        return RoundView(self.X, self.y, [self._parts.get(int(c), _NO_ROWS) for c in client_ids])
+
+    def local_eval_view(self, client_ids: np.ndarray) -> RoundView | None:
+        if self._evals is None:
+            return None
+        return RoundView(self.X, self.y, [self._evals.get(int(c), _NO_ROWS) for c in client_ids])
+
+
+def shard_data(data: ClientData, n_workers: int) -> list[ClientData]:
+    """What each of ``n_workers`` actors receives: its own clients' rows of a ``PartitionedData``
+    (client ``c`` to actor ``c % n_workers``); any other population (e.g. ``SyntheticClients``, which
+    generates its clients from their ids) whole."""
+    if type(data) is not PartitionedData or n_workers == 1:
+        return [data] * n_workers
+    ids = np.arange(data.n_clients, dtype=np.int64)
+    return [ShardedData(data, ids[ids % n_workers == w]) for w in range(n_workers)]
+
+
 # -- the actor -------------------------------------------------------------------------------------------
 class _Worker:
     """One actor: a local runtime over the population, kept warm for the whole run."""
 
     def __init__(
-        self, model: nn.Module, data: ClientData, seed: int, max_clients: int, kind: str, threads: int
+        self, model: nn.Module, data: ClientData, seed: int, max_clients: int, kind: str, threads: int,
+        rank: int, n_workers: int,
     ) -> None:
         torch.set_num_threads(threads)
+        self.rank, self.n_workers = rank, n_workers
         self.runtime = make_runtime(kind, model, data, seed=seed, max_clients=max_clients)
 
     def ready(self) -> dict[str, Any]:
@@ -189,6 +246,8 @@ class _Worker:
                 "runtime": type(self.runtime).__name__}
 
     def fit(self, plan: RoundPlan, client_ids: np.ndarray) -> Packed:
+        if np.any(np.asarray(client_ids) % self.n_workers != self.rank):
+            raise ConfigError(f"Ray actor {self.rank} of {self.n_workers} was sent clients it does not own")
         return pack_results(self.runtime.fit(plan, client_ids))
 
     def state_dict(self) -> dict[str, Any]:
@@ -270,9 +329,12 @@ class RayRuntime:
         self.n_workers = int(n_workers)
         # SPREAD: one actor per node before doubling up, so a cluster's nodes share the round
         worker_cls: Any = ray.remote(num_cpus=worker_cpus, scheduling_strategy="SPREAD")(_Worker)
-        model_ref, data_ref = ray.put(model), ray.put(data)
+        model_ref = ray.put(model)
+        shards = shard_data(data, n_workers)  # the data goes once, each actor its own clients' share
+        refs = {id(d): ray.put(d) for d in shards}
         self.workers: list[Any] = [  # actor handles
-            worker_cls.remote(model_ref, data_ref, seed, max_clients, kind, worker_cpus) for _ in range(n_workers)
+            worker_cls.remote(model_ref, refs[id(d)], seed, max_clients, kind, worker_cpus, w, n_workers)
+            for w, d in enumerate(shards)
         ]
         try:
             self.placement = ray.get([w.ready.remote() for w in self.workers], timeout=start_timeout_s)
