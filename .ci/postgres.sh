@@ -46,8 +46,8 @@ done
 
 psql_admin() { runuser -u postgres -- psql -p "$port" -v ON_ERROR_STOP=1 -qtAc "$1"; }
 if [ "$(psql_admin "SELECT 1 FROM pg_roles WHERE rolname = '$PGUSER_NAME'")" != 1 ]; then
-  # CREATEDB: the test fixture gives each test a database of its own and drops it afterwards
-  psql_admin "CREATE ROLE $PGUSER_NAME LOGIN CREATEDB PASSWORD '$PGPASS'" >&2
+  # the test fixture gives each test a schema of its own in this database and drops it afterwards
+  psql_admin "CREATE ROLE $PGUSER_NAME LOGIN PASSWORD '$PGPASS'" >&2
 fi
 if [ "$(psql_admin "SELECT 1 FROM pg_database WHERE datname = '$PGDB'")" != 1 ]; then
   psql_admin "CREATE DATABASE $PGDB OWNER $PGUSER_NAME" >&2

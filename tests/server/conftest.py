@@ -1,4 +1,5 @@
-"""Fixtures of the server tests: an app over a temporary SQLite file, a client, enrolled devices."""
+"""Fixtures of the server tests: an app over a temporary database (SQLite, and PostgreSQL when
+``TANDEM_TEST_POSTGRES_URL`` is set: see :mod:`tests.server.backends`), a client, enrolled devices."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ pytest.importorskip("httpx")
 
 import torch
 from fastapi.testclient import TestClient
+from tests.server.backends import BACKENDS, database
 
 from tandem.core.envelope import encode_state
 from tandem.models.mlp import build_model, mlp_spec
@@ -54,16 +56,26 @@ def enroll(client: TestClient, n: int = 1) -> dict[int, str]:
     return out
 
 
-def make_app(db_path: Path, **kwargs):
+def make_app(db: Path | str, **kwargs):
+    """The test app over ``db``: an SQLite file's path, or a database URL."""
     torch.manual_seed(123)
     large = build_model(mlp_spec([8, 32, 3]))
     defaults = {"admin_token": ADMIN, "inference_model": large, "inference_in_features": 8, "tick_s": 0.05}
-    return create_app(f"sqlite:///{db_path}", **{**defaults, **kwargs})
+    url = db if isinstance(db, str) else f"sqlite:///{db}"
+    return create_app(url, **{**defaults, **kwargs})
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each backend: SQLite always; PostgreSQL when TANDEM_TEST_POSTGRES_URL is set
+    (skipped, saying so, otherwise)."""
+    with database(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture
-def app(tmp_path: Path):
-    return make_app(tmp_path / "tandem.db")
+def app(db_url: str):
+    return make_app(db_url)
 
 
 @pytest.fixture

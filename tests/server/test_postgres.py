@@ -1,34 +1,36 @@
-"""The same server on a real PostgreSQL (runs only when ``TANDEM_TEST_PG_URL`` is set, e.g.
-``postgresql+psycopg://tandem:tandem@127.0.0.1/tandem_test``; the test drops and recreates tandem's tables)."""
+"""The same server on a real PostgreSQL (runs only when ``TANDEM_TEST_POSTGRES_URL`` is set, e.g.
+``postgresql+psycopg://tandem:tandem@127.0.0.1/tandem_test`` as ``.ci/postgres.sh`` prints it; the test runs in
+a database of its own, dropped afterwards)."""
 
 from __future__ import annotations
 
 import json
-import os
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from tests.server.backends import NO_POSTGRES, fresh_postgres, postgres_url
 
-PG_URL = os.environ.get("TANDEM_TEST_PG_URL")
-pytestmark = pytest.mark.skipif(not PG_URL, reason="set TANDEM_TEST_PG_URL to run against PostgreSQL")
+pytestmark = pytest.mark.skipif(postgres_url() is None, reason=NO_POSTGRES)
 
 
-def test_rounds_replay_and_restart_on_postgresql() -> None:
-    pytest.importorskip("psycopg")
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    with fresh_postgres() as url:
+        yield url
+
+
+def test_rounds_replay_and_restart_on_postgresql(pg_url: str) -> None:
+    PG_URL = pg_url
     from fastapi.testclient import TestClient
     from tests.server.conftest import ADMIN, admin, register
 
     from tandem.data.clients import SyntheticClients
     from tandem.device.agent import DeviceAgent
     from tandem.device.trainer import DeviceData
-    from tandem.server import db
     from tandem.server.app import create_app
-    from tandem.server.db import make_engine
 
-    engine = make_engine(PG_URL)
-    db.metadata.drop_all(engine)
-    engine.dispose()
     pop = SyntheticClients(10, n_features=8, n_classes=3, seed=3)
     with TestClient(create_app(PG_URL, admin_token=ADMIN, tick_s=0.05)) as client:
         assert client.get("/health").json()["database"] is True
