@@ -89,11 +89,11 @@ OBJECTIVE_SHORTHANDS = ("lr", "epochs", "batch_size")
 def _check_shorthand(owner: str, name: str, value: Any) -> float | int:
     """``lr`` must be a finite number > 0; ``epochs`` and ``batch_size`` ints >= 1 (ConfigError otherwise)."""
     if name == "lr":
-        ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and value > 0
-        if not ok:
+        number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        if not (number and math.isfinite(float(value)) and float(value) > 0):
             raise ConfigError(f"{owner}: lr must be a finite number > 0, got {value!r}")
         return float(value)
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
         raise ConfigError(f"{owner}: {name} must be an int >= 1, got {value!r}")
     return int(value)
 
@@ -104,7 +104,7 @@ def objective_with(owner: str, objective: LocalObjective | None, **shorthands: A
     A shorthand that contradicts a field ``objective`` already sets to a non-default value is a
     :class:`ConfigError`; with no shorthand given, ``objective`` is returned as it came (even ``None``).
     """
-    given = {k: _check_shorthand(owner, k, v) for k, v in shorthands.items() if v is not None}
+    given: dict[str, Any] = {k: _check_shorthand(owner, k, v) for k, v in shorthands.items() if v is not None}
     if not given:
         return objective
     if objective is not None and not isinstance(objective, LocalObjective):
@@ -169,7 +169,7 @@ class Strategy(ABC):
         super().__init_subclass__(**kwargs)
         init = cls.__dict__.get("__init__")
         taken = inspect.signature(init).parameters if init is not None else {}
-        if "objective" in taken and not any(k in taken for k in OBJECTIVE_SHORTHANDS):
+        if init is not None and "objective" in taken and not any(k in taken for k in OBJECTIVE_SHORTHANDS):
             cls.__init__ = _with_shorthands(init, cls.name or cls.__name__)  # type: ignore[method-assign]
         initialize = cls.__dict__.get("initialize")
         if initialize is not None and not _accepts(initialize, "n_clients"):
