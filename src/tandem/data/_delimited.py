@@ -73,6 +73,11 @@ def check_file(path: str | Path, what: str) -> Path:
         raise DataNotFoundError(f"{what} {str(p)!r} not found")
     if not p.is_file():
         raise DataNotFoundError(f"{what} {str(p)!r} is not a file")
+    try:
+        with p.open("rb"):
+            pass
+    except OSError as exc:
+        raise DataNotFoundError(f"{what} {str(p)!r} cannot be read ({exc.strerror}); check its permissions") from None
     return p
 
 

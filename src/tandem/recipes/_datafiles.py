@@ -7,6 +7,7 @@ The loaders themselves are the library's (:func:`tandem.data.load_interactions` 
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Collection
 from pathlib import Path
@@ -22,8 +23,10 @@ def check_dataset(value: str, names: Collection[str], what: str = "a data file")
     if value in names:
         return value
     path = Path(value).expanduser()
-    if path.is_file():
+    if path.is_file() and os.access(path, os.R_OK):
         return value
+    if path.is_file():
+        raise ValueError(f"{value!r} cannot be read (permission denied); check its permissions")
     where = "is a folder, not a file" if path.is_dir() else "is not a file that exists"
     raise ValueError(f"{value!r} is neither a built-in data set ({', '.join(names)}) nor {what}: the path {where}")
 
