@@ -113,6 +113,8 @@ class ServeConfig(RecipeConfig):
     """Rounds the server opens by itself (without --round-every / --round-min-live: on admin calls only)."""
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "warning"
     """uvicorn log level."""
+    workers: int = Field(1, ge=1, le=64)
+    """Server processes on the port (uvicorn workers); more than 1 needs a PostgreSQL --db."""
 
 
 @serve_app.callback(invoke_without_command=True)
@@ -123,11 +125,13 @@ def serve(overrides: Overrides) -> None:
     import uvicorn
 
     from tandem.recipes.serve.demo import DemoTask
+    from tandem.recipes.serve.workers import check_workers, run_workers
     from tandem.server.app import create_app
 
     try:
         config = build_config(ServeConfig, overrides)
         policy = round_policy(config.round)
+        check_workers(config.workers, config.db)
     except TandemError as exc:
         raise fail(exc) from None
     torch.set_num_threads(1)  # one process serves many devices; batching, not threads, buys throughput
@@ -156,4 +160,9 @@ def serve(overrides: Overrides) -> None:
         )
         limit = f", {policy.max_rounds} rounds in all" if policy.max_rounds is not None else ""
         typer.echo(f"rounds open by themselves: {when}{limit} (tandem round status shows them)", err=True)
+    if config.workers > 1:  # the parent made the signing key and the demo model; the workers share the database
+        app.state.tandem.store.close()
+        typer.echo(f"{config.workers} worker processes", err=True)
+        run_workers(config, token)
+        return
     uvicorn.run(app, host=config.host, port=config.port, log_level=config.log_level, access_log=False)
