@@ -18,7 +18,7 @@ Workloads (``NAMES`` order = the order of the report):
 5. ``movielens``: MovieLens-100k next-item recommendation, one client per user (943); leave-one-out
    (the
    last item is the test target, the second-to-last is held out); each user trains on every prefix of the
-   rest (window 20); GRU4Rec small (dim 16, hidden 32, no dropout); 50 users per round, 20 rounds; SGD
+   rest (window 20); GRU4Rec small (dim 16, hidden 32, no dropout); 50 users per round, 10 rounds; SGD
    lr 0.5 (full-softmax cross-entropy), batch 32; NDCG@10 by full ranking over all 1,682 items of the
    test item given the user's whole history (train + held-out item), every 5 rounds.
 
@@ -47,7 +47,7 @@ TITLES = {
     "reference_large": "(2) peer large: digits MLP, 1000 clients x 100/round x 10 rounds",
     "bank": "(3) UCI Bank Marketing MLP, Dirichlet(0.3), 500 clients x 50/round x 30 rounds",
     "digits_cnn": "(4) digits 1x8x8 CNN (2 conv), Dirichlet(0.1), 100 clients x 20/round x 30 rounds",
-    "movielens": "(5) MovieLens-100k GRU4Rec next item, 943 users x 50/round x 20 rounds",
+    "movielens": "(5) MovieLens-100k GRU4Rec next item, 943 users x 50/round x 10 rounds",
 }
 QUICK_ROUNDS = {"reference": 10, "reference_large": 3, "bank": 4, "digits_cnn": 5, "movielens": 2}
 
@@ -310,7 +310,7 @@ def _movielens(quick: bool) -> Workload:
         X=X,
         y=y,
         parts=parts,
-        schedule=sampled_schedule(len(parts), 50, QUICK_ROUNDS["movielens"] if quick else 20),
+        schedule=sampled_schedule(len(parts), 50, QUICK_ROUNDS["movielens"] if quick else 10),
         model_fn=seeded(gru, 0),
         lr=0.5,
         batch_size=32,

@@ -171,6 +171,23 @@ def sgd_update(
     return out
 
 
+def sgd_update_(
+    params: Mapping[str, torch.Tensor],
+    grads: Mapping[str, torch.Tensor],
+    anchor: Mapping[str, torch.Tensor],
+    lr: float,
+    *,
+    mu: float | torch.Tensor | None = None,
+    correction: Mapping[str, torch.Tensor] | None = None,
+) -> None:
+    """:func:`sgd_update` in place (``p.add_(direction, alpha=-lr)``, the rounding of :func:`sgd_step`), for
+    batched runtimes that step the live clients' rows of their stacks; every client given takes the step."""
+    for key, p in params.items():
+        corr = correction.get(key) if correction is not None else None
+        mu_k = per_client(mu, p) if isinstance(mu, torch.Tensor) else mu
+        p.add_(step_direction(grads[key], p, anchor[key], mu=mu_k, correction=corr), alpha=-float(lr))
+
+
 def scaffold_update(
     c_i: Mapping[str, torch.Tensor],
     c: Mapping[str, torch.Tensor],

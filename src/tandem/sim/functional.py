@@ -41,7 +41,7 @@ from torch import nn
 
 from tandem.core.errors import ConfigError
 from tandem.data.clients import ClientData
-from tandem.federated.client import Stacked, sgd_update
+from tandem.federated.client import Stacked, sgd_update_
 from tandem.federated.client_runtime import ActivePrefix, ClientRuntime, Joint, Trained, TrainJob
 from tandem.federated.client_trainer import LossFn
 
@@ -204,13 +204,11 @@ class FunctionalRuntime(ClientRuntime):
             grads, loss = self._batched_step(live, X[batch], y[batch], weight_t[s, :m])
             with torch.no_grad():
                 loss_sum[:m] += loss.detach()
-                new = sgd_update(
+                sgd_update_(
                     live, grads, job.anchor, lr,
                     mu=None if mu is None else mu[:m],
                     correction=None if correction is None else {k: v[:m] for k, v in correction.items()},
                 )
-                for k, v in params.items():
-                    v[:m].copy_(new[k])
         trained = prefix.unsort(params)
         return joint.trained(trained, prefix.unsort_array(loss_sum.numpy()).astype(np.float64))
 

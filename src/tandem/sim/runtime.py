@@ -27,7 +27,7 @@ from torch import nn
 
 from tandem.core.errors import ConfigError
 from tandem.data.clients import ClientData
-from tandem.federated.client import Stacked, sgd_update
+from tandem.federated.client import Stacked, sgd_update_
 from tandem.federated.client_runtime import ActivePrefix, ClientRuntime, Joint, Runtime, Trained, TrainJob
 from tandem.federated.client_trainer import SequentialRuntime
 from tandem.sim.stacked import StackedMLP
@@ -83,13 +83,11 @@ class BatchedRuntime(ClientRuntime):
                 grads = torch.autograd.grad(per_client.sum(), list(live.values()))
             with torch.no_grad():
                 loss_sum[:m] += per_client.detach()
-                new = sgd_update(
-                    live, dict(zip(live, grads, strict=True)), job.anchor, lr,
+                sgd_update_(
+                    {k: v[:m] for k, v in params.items()}, dict(zip(live, grads, strict=True)), job.anchor, lr,
                     mu=None if mu is None else mu[:m],
                     correction=None if correction is None else {k: v[:m] for k, v in correction.items()},
                 )
-                for k, v in params.items():
-                    v[:m].copy_(new[k])
         trained = prefix.unsort(params)
         return joint.trained(trained, prefix.unsort_array(loss_sum.numpy()).astype(np.float64))
 
