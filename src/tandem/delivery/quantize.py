@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -27,6 +28,8 @@ SEP = "::"
 """Separator between a tensor's name and its part (``q``, ``scale``, ``offset``, ``axis``) in a packed dict."""
 MAX_SIDE_FRACTION = 1 / 8
 """Largest share of scale/offset bytes (8 per channel) relative to the codes before a coarser axis is used."""
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 def channel_axis(shape: tuple[int, ...] | torch.Size) -> int | None:
@@ -136,7 +139,7 @@ def int8_payload(model: nn.Module, meta: Mapping | None = None, min_numel: int =
     return encode_state(pack_int8(model.state_dict(), min_numel), codec="fp32", compress="zstd", meta=meta)
 
 
-def load_int8_payload(model: nn.Module, payload: bytes) -> nn.Module:
+def load_int8_payload(model: ModuleT, payload: bytes) -> ModuleT:
     """On the device: decode an :func:`int8_payload` into ``model`` (which supplies names and shapes)."""
     packed, meta = decode_state(payload)
     if meta.get("format") != "int8-packed":

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 import torch
 
 from tandem.core.errors import ConfigError
@@ -91,7 +92,7 @@ class HookedRuntime:
     def flops_per_example(self) -> float:
         return self.inner.flops_per_example
 
-    def fit(self, plan: RoundPlan, client_ids: Sequence[int]) -> list[ClientResult]:
+    def fit(self, plan: RoundPlan, client_ids: Sequence[int] | np.ndarray) -> list[ClientResult]:
         results = self.inner.fit(plan, client_ids)
         for hook in self.hooks:
             results = list(hook(plan.round, plan.params, results))

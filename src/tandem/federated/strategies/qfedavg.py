@@ -101,7 +101,7 @@ class QFedAvg(Strategy):
     def aggregate(self, rnd: int, params: Params, results: Sequence[ClientResult]) -> Params:
         check_results(self.name, rnd, params, results)
         trained = [r for r in results if r.n_examples > 0]
-        losses = []
+        losses: list[float] = []
         for r in trained:
             loss = r.loss_before
             if loss is None:

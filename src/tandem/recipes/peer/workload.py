@@ -36,7 +36,7 @@ from tandem.sim.selection import ScheduleSelector
 
 PEER_CONFIGS = {"main": "100", "large": "1000"}
 REFERENCE_FINAL_ACCURACY = {"main": 0.7028}
-LOCAL = {"lr": 0.05, "epochs": 1, "batch_size": 16}
+LOCAL = LocalObjective(lr=0.05, epochs=1, batch_size=16)
 """The clients' local step, as workload.json fixes it (part of the workload's definition, not a knob)."""
 
 
@@ -132,7 +132,7 @@ def peer_simulation(workload: PeerWorkload, **kwargs: Any) -> FederatedSimulatio
     return FederatedSimulation(
         model,
         data,
-        get_strategy("fedavg", objective=LocalObjective(**LOCAL)),
+        get_strategy("fedavg", objective=LOCAL),
         rounds=workload.rounds,
         clients_per_round=workload.clients_per_round,
         selector=ScheduleSelector(workload.schedule),
@@ -183,10 +183,10 @@ def plain_reference_loop(workload: PeerWorkload, rounds: int | None = None) -> l
                 weights.append(0)
                 continue
             model.load_state_dict(global_state)
-            optimizer = torch.optim.SGD(model.parameters(), lr=LOCAL["lr"])
+            optimizer = torch.optim.SGD(model.parameters(), lr=LOCAL.lr)
             rows = rows[np.random.default_rng([0, rnd, cid]).permutation(n)]
-            for start in range(0, n, LOCAL["batch_size"]):
-                batch = torch.from_numpy(rows[start : start + LOCAL["batch_size"]])
+            for start in range(0, n, LOCAL.batch_size):
+                batch = torch.from_numpy(rows[start : start + LOCAL.batch_size])
                 optimizer.zero_grad()
                 F.cross_entropy(model(X[batch]), y[batch]).backward()
                 optimizer.step()
