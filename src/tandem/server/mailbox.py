@@ -156,6 +156,12 @@ class ServerTransport:
         digest = sha256_hex(payload)
         try:
             with self.store.write() as conn:
+                if rnd is not None:  # hold the round open until this update is committed (a closer waits for it)
+                    held = conn.execute(
+                        select(db.rounds.c.status).where(db.rounds.c.round == rnd).with_for_update(read=True)
+                    ).scalar()
+                    if held == "closed":
+                        raise rejected(409, "late_update", f"round {rnd} closed; update of device {device_id} refused")
                 conn.execute(
                     insert(db.uploads).values(
                         device_id=int(device_id),

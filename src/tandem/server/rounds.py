@@ -298,15 +298,20 @@ class RoundManager:
                 raise rejected(409, "round_closed", f"round {rnd} is already closed")
             driver = self._driver_for(row)
             params = {k: v.clone() for k, v in self.registry.state(row["model_id"], row["base_version"]).items()}
-            results = self._results(rnd)
-            new_version = None
-            if len(results) >= max(row["min_updates"], 1):
-                params = driver.aggregate(rnd, params, results)
-            state = io.BytesIO()
-            torch.save(driver.strategy.state_dict(), state)
             spec = self.registry.info(row["model_id"]).spec
             conf = {**row["strategy_kwargs"], "closed_by": reason}
             with self.store.write() as conn:
+                # Lock the round's row first: an update being stored holds it shared (ServerTransport), so the
+                # updates read next are all that were acknowledged, and any later one sees the round closed.
+                locked = select(db.rounds.c.status).where(db.rounds.c.round == rnd).with_for_update()
+                if conn.execute(locked).scalar() != "open":  # another process closed it while this one waited
+                    raise rejected(409, "round_closed", f"round {rnd} is already closed")
+                results = self._results(rnd)
+                new_version = None
+                if len(results) >= max(row["min_updates"], 1):
+                    params = driver.aggregate(rnd, params, results)
+                state = io.BytesIO()
+                torch.save(driver.strategy.state_dict(), state)
                 if len(results) >= max(row["min_updates"], 1):
                     new_version = self.registry.insert_version(
                         conn,
