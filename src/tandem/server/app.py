@@ -173,7 +173,10 @@ def create_app(
         version="1",
         description="Device enrollment, signed model delivery, batched large-model inference, federated rounds.",
         lifespan=lifespan,
+        docs_url=None,  # served below from the swagger-ui-bundle package, not a CDN: /docs works offline
+        redoc_url=None,
     )
+    _offline_docs(app)
     app.state.tandem = server
     _install_handlers(app, server)
     from tandem.server.api_admin import router as admin_router
@@ -190,6 +193,27 @@ def create_app(
         )
     )
     return app
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI whose script, stylesheet and icon come from the installed ``swagger-ui-bundle``
+    package (under ``/docs/assets``), so the page works on a machine with no internet."""
+    import swagger_ui_bundle
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount("/docs/assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} - API",
+            swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs/assets/swagger-ui.css",
+            swagger_favicon_url="/docs/assets/favicon-32x32.png",
+        )
 
 
 async def _ticker(server: Server, tick_s: float) -> None:
