@@ -71,16 +71,16 @@ def test_a_bad_policy_is_refused_before_the_server_starts(kwargs, message) -> No
 
 
 def test_only_devices_with_a_current_lease_are_selected(tmp_path) -> None:
-    with TestClient(make_app(tmp_path / "lease.db", lease_s=0.5)) as client:
+    with TestClient(make_app(tmp_path / "lease.db", lease_s=1.5)) as client:
         register(client)
         agents = _agents(client, 4)
-        time.sleep(0.6)  # every lease ran out
+        time.sleep(1.6)  # every lease ran out
         refused = client.post("/v1/admin/rounds", json={"model_id": "small"}, headers=admin())
         assert refused.status_code == 409 and refused.json()["error"]["code"] == "no_live_devices"
         live = agents[:3]
         for agent in live:
             body = agent.checkin()
-            assert body["device_id"] == agent.device_id and body["lease_s"] == 0.5 and body["open_round"] is None
+            assert body["device_id"] == agent.device_id and body["lease_s"] == 1.5 and body["open_round"] is None
         client.post(f"/v1/admin/devices/{agents[2].device_id}/revoke", headers=admin())
         policy = client.get("/v1/admin/policy", headers=admin()).json()
         assert policy["live_devices"] == 2 and policy["policy"] is None
@@ -162,7 +162,7 @@ def test_the_policy_opens_rounds_over_live_devices_and_a_restart_goes_on(tmp_pat
 
 
 def test_the_schedule_waits_between_rounds(tmp_path) -> None:
-    policy = RoundPolicy(RoundSpec("small", deadline_s=30), every_s=1.0, max_rounds=2)
+    policy = RoundPolicy(RoundSpec("small", deadline_s=30), every_s=1.0, min_live=2, max_rounds=2)
     with TestClient(make_app(tmp_path / "every.db", round_policy=policy)) as client:
         register(client)
         agents = _agents(client, 2)
