@@ -148,7 +148,7 @@ def load_int8_payload(model: ModuleT, payload: bytes) -> ModuleT:
     return model.eval()
 
 
-def quantized_copy(model: nn.Module, min_numel: int = 256) -> nn.Module:
+def quantized_copy(model: ModuleT, min_numel: int = 256) -> ModuleT:
     """A copy of ``model`` whose weights went through int8 and back: what the device will compute with."""
     clone = copy.deepcopy(model)
     clone.load_state_dict(dequantize_state(quantize_state(model.state_dict(), min_numel)))

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 from tandem.core.envelope import encode_state
 from tandem.core.errors import ConfigError
 from tandem.delivery.onnx_export import onnx_int8, onnx_session
-from tandem.delivery.quantize import int8_payload, quantized_copy
+from tandem.delivery.quantize import ModuleT, int8_payload, quantized_copy
 from tandem.models.progress import progress_bar
 from tandem.text.features import HashedNgrams
 from tandem.text.small import HashedNgramClassifier
@@ -36,7 +36,7 @@ def payload_bytes(model: nn.Module) -> dict[str, int]:
             "int8_zstd": len(int8_payload(model))}
 
 
-def int8_model(model: nn.Module) -> nn.Module:
+def int8_model(model: ModuleT) -> ModuleT:
     """The model the device computes with after int8 delivery (weights through int8 and back)."""
     return quantized_copy(model)
 

@@ -102,7 +102,7 @@ def _fit(model: ModuleT, x: torch.Tensor, loss_of: Callable[[torch.Tensor, torch
 
 def train_small(model: ModuleT, ids: np.ndarray, labels: np.ndarray, *, epochs: int = 5, batch_size: int = 256,
                 lr: float = 0.02, weight_decay: float = 0.0, valid: Valid | None = None, patience: int = 3,
-                seed: int = 0, progress: bool = False) -> nn.Module:
+                seed: int = 0, progress: bool = False) -> ModuleT:
     """Train ``model`` in place on ``(ids, labels)`` by cross-entropy with Adam; returns it in eval mode.
 
     With ``valid``, at most ``epochs`` epochs run, stopping after ``patience`` without a better validation

@@ -180,6 +180,22 @@ class TextData:
     dev_emb: np.ndarray
     roles: Roles
 
+    @property
+    def train_labels(self) -> np.ndarray:
+        """The train split's labels (the bench needs labelled data; a split without labels is refused)."""
+        return _labels(self.train, "train")
+
+    @property
+    def dev_labels(self) -> np.ndarray:
+        """The dev split's labels."""
+        return _labels(self.dev, "dev")
+
+
+def _labels(split: TextDataset, name: str) -> np.ndarray:
+    if split.labels is None:
+        raise ConfigError(f"the text bench needs labels; its {name} split has none")
+    return split.labels
+
 
 def load_text_data(config: TextBenchConfig, *, encoder: Any = None, progress: bool = False) -> TextData:
     """Load SST-2 train/dev, hash n-grams, and embed both splits with MiniLM (cached; see ``cached_embeddings``)."""

@@ -43,7 +43,7 @@ class CloudOutcome:
 
 @dataclass
 class ModelOutcome:
-    model: nn.Module
+    model: HashedNgramClassifier
     accuracy: float
     record: StageRecord
     rounds: list[dict[str, Any]] = field(default_factory=list)
@@ -64,10 +64,10 @@ def cloud_stage(cfg: TextBenchConfig, data: TextData, *, progress: bool = False)
     rows = data.roles.labeled
     torch.manual_seed(cfg.seed)
     head = EmbeddingHead(data.train_emb.shape[1], hidden=cfg.head_hidden)
-    train_head(head, data.train_emb[rows], data.train.labels[rows], epochs=cfg.head_epochs, seed=cfg.seed,
+    train_head(head, data.train_emb[rows], data.train_labels[rows], epochs=cfg.head_epochs, seed=cfg.seed,
                progress=progress)
     dev_probs, train_probs = head_proba(head, data.dev_emb), head_proba(head, data.train_emb)
-    acc = _acc(dev_probs, data.dev.labels)
+    acc = _acc(dev_probs, data.dev_labels)
     encoder_params = ENCODER_PARAMS if data.train_emb.shape[1] == EMBED_DIM else 0
     record = StageRecord(stage="large: MiniLM-L6 + head", direction="cloud", metrics={"accuracy": acc},
                          extra={"head_params": _params(head), "encoder_params": encoder_params,
@@ -78,7 +78,7 @@ def cloud_stage(cfg: TextBenchConfig, data: TextData, *, progress: bool = False)
 
 def _valid(data: TextData) -> tuple[np.ndarray, np.ndarray]:
     """Early-stopping set of the small models: the held-out labelled ``log`` rows (never dev)."""
-    return data.train_ids[data.roles.log], data.train.labels[data.roles.log]
+    return data.train_ids[data.roles.log], data.train_labels[data.roles.log]
 
 
 def _small(cfg: TextBenchConfig) -> HashedNgramClassifier:
@@ -90,10 +90,10 @@ def small_stage(cfg: TextBenchConfig, data: TextData, *, progress: bool = False)
     """The small model trained on the cloud's labelled rows alone (the distillation baseline)."""
     tic = time.perf_counter()
     rows = data.roles.labeled
-    model = train_small(_small(cfg), data.train_ids[rows], data.train.labels[rows], epochs=cfg.small_epochs,
+    model = train_small(_small(cfg), data.train_ids[rows], data.train_labels[rows], epochs=cfg.small_epochs,
                         lr=cfg.small_lr, batch_size=cfg.small_batch_size, valid=_valid(data), seed=cfg.seed,
                         progress=progress)
-    acc = _acc(predict_proba(model, data.dev_ids), data.dev.labels)
+    acc = _acc(predict_proba(model, data.dev_ids), data.dev_labels)
     record = StageRecord(stage="small: n-grams on labels", direction="device", metrics={"accuracy": acc},
                          extra={"params": _params(model), "labeled_rows": int(rows.size),
                                 "train_s": round(time.perf_counter() - tic, 2)},
@@ -104,7 +104,7 @@ def small_stage(cfg: TextBenchConfig, data: TextData, *, progress: bool = False)
 
 def reference_stages(cfg: TextBenchConfig, data: TextData, *, progress: bool = False) -> list[StageRecord]:
     """Context only: both models trained on every training label (all 67k rows), no role split."""
-    y = data.train.labels
+    y = data.train_labels
     torch.manual_seed(cfg.seed)
     head = train_head(EmbeddingHead(data.train_emb.shape[1], hidden=cfg.head_hidden), data.train_emb, y,
                       epochs=cfg.reference_head_epochs or max(3, cfg.head_epochs // 4), seed=cfg.seed,
@@ -113,9 +113,9 @@ def reference_stages(cfg: TextBenchConfig, data: TextData, *, progress: bool = F
                         seed=cfg.seed, progress=progress)
     note = "reference: trained on all training labels (not part of the pipeline)"
     return [StageRecord(stage="reference large (all labels)", direction="cloud",
-                        metrics={"accuracy": _acc(head_proba(head, data.dev_emb), data.dev.labels)}, notes=note),
+                        metrics={"accuracy": _acc(head_proba(head, data.dev_emb), data.dev_labels)}, notes=note),
             StageRecord(stage="reference small (all labels)", direction="device",
-                        metrics={"accuracy": _acc(predict_proba(small, data.dev_ids), data.dev.labels)}, notes=note)]
+                        metrics={"accuracy": _acc(predict_proba(small, data.dev_ids), data.dev_labels)}, notes=note)]
 
 
 def distill_stage(cfg: TextBenchConfig, data: TextData, cloud: CloudOutcome, *, progress: bool = False
@@ -126,7 +126,7 @@ def distill_stage(cfg: TextBenchConfig, data: TextData, cloud: CloudOutcome, *, 
     model = distill_small(_small(cfg), data.train_ids[rows], cloud.train_probs[rows], temperature=cfg.temperature,
                           epochs=cfg.distill_epochs, lr=cfg.distill_lr, valid=_valid(data), seed=cfg.seed,
                           progress=progress)
-    acc = _acc(predict_proba(model, data.dev_ids), data.dev.labels)
+    acc = _acc(predict_proba(model, data.dev_ids), data.dev_labels)
     record = StageRecord(stage="small: distilled from large", direction="cloud->device", metrics={"accuracy": acc},
                          extra={"unlabeled_rows": int(rows.size), "params": _params(model),
                                 "train_s": round(time.perf_counter() - tic, 2)},
@@ -134,18 +134,18 @@ def distill_stage(cfg: TextBenchConfig, data: TextData, cloud: CloudOutcome, *, 
     return ModelOutcome(model, acc, record)
 
 
-def federated_stage(cfg: TextBenchConfig, data: TextData, start: nn.Module, *, progress: bool = False
+def federated_stage(cfg: TextBenchConfig, data: TextData, start: HashedNgramClassifier, *, progress: bool = False
                     ) -> ModelOutcome:
     """Users fine-tune the int8-delivered distilled model on their own rows; the cloud aggregates."""
     tic = time.perf_counter()
     rows = data.roles.users
-    parts = user_parts(data.train.labels[rows], rows, n_users=cfg.n_users, alpha=cfg.user_alpha, seed=cfg.seed)
+    parts = user_parts(data.train_labels[rows], rows, n_users=cfg.n_users, alpha=cfg.user_alpha, seed=cfg.seed)
     model = int8_model(start)
     strategy, kwargs = cfg.fed_strategy, {}
     if cfg.fed_rule is not None:  # server-side trust hook: robust aggregation around the strategy
         strategy, kwargs = "robust", {"inner": cfg.fed_strategy, "rule": cfg.fed_rule}
-    run = federated_finetune(model, data.train_ids, data.train.labels, parts, eval_ids=data.dev_ids,
-                             eval_labels=data.dev.labels, strategy=strategy, strategy_kwargs=kwargs,
+    run = federated_finetune(model, data.train_ids, data.train_labels, parts, eval_ids=data.dev_ids,
+                             eval_labels=data.dev_labels, strategy=strategy, strategy_kwargs=kwargs,
                              rounds=cfg.fed_rounds,
                              clients_per_round=cfg.fed_clients, lr=cfg.fed_lr, codec=cfg.fed_codec, seed=cfg.seed,
                              progress=progress)
@@ -165,7 +165,7 @@ def federated_stage(cfg: TextBenchConfig, data: TextData, start: nn.Module, *, p
     return ModelOutcome(model, acc, record, rounds)
 
 
-def delivery_stage(cfg: TextBenchConfig, data: TextData, model: nn.Module, *, progress: bool = False
+def delivery_stage(cfg: TextBenchConfig, data: TextData, model: HashedNgramClassifier, *, progress: bool = False
                    ) -> DeliveryOutcome:
     """Deliver ``model`` int8, export ONNX, measure dev accuracy in ONNX Runtime and 1-thread latency."""
     sizes = payload_bytes(model)
@@ -179,8 +179,8 @@ def delivery_stage(cfg: TextBenchConfig, data: TextData, model: nn.Module, *, pr
         latency = device_latency(bundle["fp32"], features, data.dev.sentences, repeats=cfg.latency_repeats,
                                  progress=progress)
         onnx_bytes = {k: v.stat().st_size for k, v in bundle.items()}
-        ort_int8_acc = _acc(onnx_proba(onnx_session(bundle["int8"]), data.dev_ids), data.dev.labels)
-    acc = _acc(dev_probs, data.dev.labels)
+        ort_int8_acc = _acc(onnx_proba(onnx_session(bundle["int8"]), data.dev_ids), data.dev_labels)
+    acc = _acc(dev_probs, data.dev_labels)
     record = StageRecord(stage="delivery: int8 -> ONNX Runtime", direction="cloud->device", metrics={"accuracy": acc},
                          extra={"fp32_zstd_bytes": sizes["fp32_zstd"], "int8_zstd_bytes": sizes["int8_zstd"],
                                 "onnx_bytes": onnx_bytes["fp32"], "onnx_ort_int8_bytes": onnx_bytes["int8"],
@@ -196,6 +196,6 @@ def cascade_stage(cfg: TextBenchConfig, data: TextData, cloud: CloudOutcome, del
                   progress: bool = False) -> CascadeOutcome:
     """The cascade of the deployed small model and the large model (see :mod:`tandem.recipes.text.cascade_stage`)."""
     log = data.roles.log
-    return run_cascade(cfg, small_dev=delivery.dev_probs, large_dev=cloud.dev_probs, dev_labels=data.dev.labels,
+    return run_cascade(cfg, small_dev=delivery.dev_probs, large_dev=cloud.dev_probs, dev_labels=data.dev_labels,
                        small_log=delivery.log_probs, large_log=cloud.train_probs[log],
-                       log_labels=data.train.labels[log], dev_sentences=data.dev.sentences)
+                       log_labels=data.train_labels[log], dev_sentences=data.dev.sentences)
