@@ -149,6 +149,18 @@ class FunctionalRuntime(ClientRuntime):
                 "use runtime='sequential'"
             ) from e
 
+    def _single_step(
+        self, params: Stacked, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """:meth:`_batched_step` for a stack of one client without ``vmap`` (whose per-call cost is several
+        times a small model's step): the same loss through ``functional_call`` and plain autograd. Steps
+        where one client is left (the largest client's tail) are common with uneven clients."""
+        one = {k: v[0].detach().requires_grad_(True) for k, v in params.items()}
+        with torch.enable_grad():
+            loss = self._client_loss(one, x[0], y[0], weight[0])
+            grads = torch.autograd.grad(loss, list(one.values()))
+        return {k: g.unsqueeze(0) for k, g in zip(one, grads, strict=True)}, loss.detach().unsqueeze(0)
+
     def _probe(self) -> None:
         """One step on two copies of the model with rows of the first clients that have data."""
         ids = np.arange(min(self.data.n_clients, 16), dtype=np.int64)
@@ -201,7 +213,8 @@ class FunctionalRuntime(ClientRuntime):
         for s, m in enumerate(prefix.counts.tolist()):
             live = {k: v[:m] for k, v in params.items()}
             batch = rows_t[s, :m]
-            grads, loss = self._batched_step(live, X[batch], y[batch], weight_t[s, :m])
+            step = self._single_step if m == 1 else self._batched_step
+            grads, loss = step(live, X[batch], y[batch], weight_t[s, :m])
             with torch.no_grad():
                 loss_sum[:m] += loss.detach()
                 sgd_update_(
