@@ -10,9 +10,9 @@
 
 Run time is the peer's definition (``shared/peers/workload.json`` "timing"): from after imports and data
 loading to the final metric, i.e. building the run (for Flower: the ``run_simulation`` call, Ray start
-included), the round-0 evaluation and every round. Every child imports torch, ``torch.func`` and the
-framework before the clock starts (the first ``torch.optim`` step and the first ``torch.func`` call import
-``torch._dynamo``, about a second, which would otherwise land in whichever runner came first).
+included), the round-0 evaluation and every round. Every child makes the imports its runner needs before
+the clock starts (the first ``torch.optim`` step and the first ``torch.func`` call import ``torch._dynamo``,
+about a second, which would otherwise land in whichever runner came first), and no others.
 Whole-process time and peak RSS (summed over the child's process tree, so Flower's Ray workers count)
 are measured by the parent around each fresh child process.
 """
@@ -247,14 +247,18 @@ def run_flower(w: Workload, quick: bool) -> list[float]:
 
 
 # ---------------------------------------------------------------------------------------------- children
-def warm_imports(variant: str) -> None:
-    """Imports every runner needs, before the clock starts (see the module docstring)."""
-    import torch._dynamo
-    import torch.func  # noqa: F401
-
+def warm_imports(variant: str, w: Workload | None = None) -> None:
+    """The imports a runner needs, before the clock starts (see the module docstring), and no others, so that
+    whole-process time stays each runner's own: ``torch.optim``'s first step imports ``torch._dynamo`` (plain
+    loop, Flower's clients); tandem's vmap runtime imports ``torch.func`` (models that are not plain MLPs)."""
+    if variant in ("plain", "flower"):
+        import torch._dynamo
     if variant in ("tandem", "sequential"):
-        import tandem.sim
-        import tandem.sim.functional  # noqa: F401
+        import tandem.sim  # noqa: F401
+        from tandem.sim.stacked import StackedMLP
+
+        if variant == "tandem" and (w is None or StackedMLP.from_module(w.model_fn()) is None):
+            import torch.func  # noqa: F401
     if variant == "flower":
         import flwr.simulation  # noqa: F401
 
@@ -262,11 +266,11 @@ def warm_imports(variant: str) -> None:
 def run_variant(name: str, variant: str, quick: bool) -> dict[str, Any]:
     """Build the workload, run one runner on it; the child's JSON record."""
     torch.set_num_threads(1)
-    warm_imports(variant)
     if variant == "flower":  # Ray workers import this module and the workloads by name
         paths = [str(HERE), str(REPO / "src"), os.environ.get("PYTHONPATH", "")]
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     w = cached_workload(name, quick)
+    warm_imports(variant, w)
     runtime = ""
     started = time.perf_counter()
     if variant == "tandem":

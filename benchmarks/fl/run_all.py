@@ -195,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     ap.add_argument("--repeats", type=int, default=3, help="fresh processes per tandem/plain runner (median)")
     ap.add_argument("--no-flower", action="store_true", help="do not run Flower live (its stored figure is shown)")
+    ap.add_argument("--save", metavar="PATH", help="also write the JSON object to PATH")
     ap.add_argument("--child", nargs=2, metavar=("WORKLOAD", "VARIANT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -220,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.flush()
     if args.json:
         print(json.dumps({"workloads": records}))
+    if args.save:
+        with open(args.save, "w") as fh:
+            json.dump({"workloads": records}, fh, indent=1)
     return 0
 
 
