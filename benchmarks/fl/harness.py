@@ -198,6 +198,9 @@ def run_flower(w: Workload, quick: bool) -> list[float]:
 
         def configure_train(self, server_round: int, arrays: Any, config: Any, grid: Any) -> list[Any]:
             nodes = sorted(grid.get_node_ids())
+            while len(nodes) < w.n_clients:  # every simulated node registered (node i plays client i)
+                time.sleep(0.05)
+                nodes = sorted(grid.get_node_ids())
             return [
                 Message(
                     content=RecordDict({"arrays": arrays, "config": ConfigRecord({"server-round": server_round,
