@@ -57,6 +57,21 @@ class ServerProcess:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
 
+    def worker_pids(self) -> list[int]:
+        """The worker processes of ``--workers N`` (uvicorn's spawned children; not its resource tracker)."""
+        import psutil
+
+        if self.proc is None or self.proc.poll() is not None:
+            return []
+        children = psutil.Process(self.proc.pid).children()
+        out = []
+        for child in children:
+            with contextlib.suppress(psutil.Error):
+                cmd = " ".join(child.cmdline())
+                if "spawn_main" in cmd and "resource_tracker" not in cmd:
+                    out.append(child.pid)
+        return out
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
