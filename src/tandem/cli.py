@@ -19,10 +19,11 @@ import typer
 from rich.console import Console
 
 from tandem import __version__
-from tandem.core.errors import TandemError
+from tandem.recipes._options import GuardedGroup
 
 app = typer.Typer(
     name="tandem",
+    cls=GuardedGroup,
     help="Device-cloud collaborative learning and inference with large and small models.",
     no_args_is_help=True,
     add_completion=False,
@@ -42,6 +43,9 @@ def main(
     version: Annotated[
         bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version.")
     ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the full traceback of an error instead of its one-line message.")
+    ] = False,
 ) -> None:
     """Device-cloud collaborative learning and inference with large and small models."""
     from tandem.models.progress import progress_renderer
@@ -55,9 +59,14 @@ def _stdout_console() -> Console:
     return Console() if sys.stdout.isatty() else Console(width=160)
 
 
-def _fail(exc: TandemError) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {exc}")
-    return typer.Exit(code=2)
+#: The one name of each data set (what ``--dataset`` takes and README says) -> its folder under the data root.
+DATASET_NAMES = {"movielens-100k": "ml-100k", "amazon-s3rec": "beauty", "sst2": "sst2", "uci-adult": "uci-adult",
+                 "uci-bank-marketing": "uci-bank-marketing"}
+
+
+def dataset_name(folder: str) -> str:
+    """The name a user types for the data set in ``folder`` (``sklearn-digits`` -> ``digits``)."""
+    return DATASET_NAMES.get(folder, folder.removeprefix("sklearn-"))
 
 
 @app.command()
@@ -66,26 +75,39 @@ def datasets(
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
     verify: Annotated[bool, typer.Option(help="Check every file's sha256 (slower).")] = False,
 ) -> None:
-    """List the data sets tandem can load: where they were found and their verified counts."""
+    """List the data sets tandem can load: their names, where they were found, their verified counts."""
     from rich.table import Table
 
     from tandem.data.catalog import describe_datasets
+    from tandem.data.paths import ENV_VAR, candidate_roots
 
-    try:
-        infos = describe_datasets(root, verify=verify)
-    except TandemError as exc:
-        raise _fail(exc) from None
+    infos = describe_datasets(root, verify=verify)  # a bad --root is a one-line error (GuardedGroup)
     if as_json:
-        typer.echo(json.dumps([info.to_dict() for info in infos], indent=2))
+        typer.echo(json.dumps([{**info.to_dict(), "name": dataset_name(info.name), "folder": info.name}
+                               for info in infos], indent=2))
         return
-    table = Table(title="tandem data sets")
+    table = Table(title="tandem data sets (use the name with --dataset)")
     for column in ("name", "found", "counts", "sha256", "path"):
         table.add_column(column)
     for info in infos:
         counts = ", ".join(f"{k} {v:,}" for k, v in info.counts.items())
         sha = {None: "-", True: "ok", False: "MISMATCH"}[info.sha256_ok]
-        table.add_row(info.name, "yes" if info.found else "no", counts, sha, str(info.path or ""))
-    _stdout_console().print(table)
+        where = str(info.path) if info.path else ("shipped with scikit-learn" if info.name.startswith("sklearn-")
+                                                  else f"(no folder {info.name}/)")
+        table.add_row(dataset_name(info.name), "yes" if info.found else "no", counts, sha, where)
+    out = _stdout_console()
+    out.print(table)
+    if root is not None:
+        looked = [str(root)]
+    else:
+        import os
+
+        looked = [f"${ENV_VAR}={os.environ[ENV_VAR]}"] if os.environ.get(ENV_VAR) else \
+            [f"${ENV_VAR} (unset)", *map(str, candidate_roots(None, dict(os.environ)))]
+    out.print("looked in: " + ", ".join(looked), highlight=False, markup=False)
+    out.print("to add a data set: put its folder (named as in the path column) under one of those places, set "
+              f"${ENV_VAR} or pass --root; or give your own file to a bench with --dataset PATH.",
+              highlight=False, markup=False)
 
 
 #: Recipe sub-apps: (module, typer app attribute, command name, help). Each is attached once its

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import logging
 import re
 import types
 import typing
@@ -32,7 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
+import click
 import typer
+import typer.core
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.fields import FieldInfo
 
@@ -49,17 +52,83 @@ class Overrides(dict[str, Any]):
     file: Path | None = None
     file_values: dict[str, Any] | None = None
 
+_log = logging.getLogger(__name__)
 C = TypeVar("C", bound=BaseModel)
 F = TypeVar("F", bound=Callable[..., Any])
 _SCALARS = (bool, int, float, str, Path)
 
 
-def fail(exc: Exception) -> typer.Exit:
-    """Print a user's mistake as one ``error:`` line on stderr (no traceback); the command exits with 2."""
-    from rich.console import Console
+def fail(exc: Exception | str, code: int = 2) -> typer.Exit:
+    """Print a user's mistake as one ``error:`` line on stderr (no traceback); the command exits with ``code``.
 
-    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {exc}", highlight=False)
-    return typer.Exit(code=2)
+    The message is printed verbatim: rich markup in it (``pip install 'tandem-ml[ray]'``) is escaped.
+    """
+    from rich.console import Console
+    from rich.markup import escape
+
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+    return typer.Exit(code=code)
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for a file the command could not read or write: which path, why, what to do."""
+    where = f" {exc.filename}" if exc.filename else ""
+    why = exc.strerror or type(exc).__name__
+    hint = {PermissionError: "choose a path you may write to (or fix its permissions)",
+            FileNotFoundError: "check the path",
+            IsADirectoryError: "give a file, not a folder",
+            NotADirectoryError: "a part of the path is a file, not a folder"}.get(type(exc), "check the path")
+    return f"cannot use{where}: {why}; {hint}"
+
+
+def check_writable(path: Path, option: str = "--out") -> Path:
+    """Fail now, before any work, when ``path`` (a file to write) cannot be written; returns it.
+
+    Creates the missing parent folders (as the write would) and a probe file beside the target, removed at
+    once; an existing file is not touched. The error names the option and says what to do.
+    """
+    import tempfile
+
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{option}: {path} is a folder; give a file path such as {path / 'result.json'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".tandem-probe-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{option}: cannot write {path} ({exc.strerror or type(exc).__name__}); "
+                          "choose a folder you may write to") from None
+    return path
+
+
+class GuardedGroup(typer.core.TyperGroup):
+    """The top-level ``tandem`` group: any error below it is one ``error:`` line, never a traceback.
+
+    A user's mistake (:class:`TandemError`, a file that cannot be read or written) exits with 2; anything
+    else is reported as an internal error (exit 1) with a pointer to ``--debug``, which re-raises instead.
+    Ctrl-C exits with 130.
+    """
+
+    def invoke(self, ctx: Any) -> Any:
+        from tandem.core.errors import TandemError
+
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, click.exceptions.ClickException, click.exceptions.Exit):
+            raise
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                raise
+            if isinstance(exc, TandemError):
+                raise fail(exc) from None
+            if isinstance(exc, OSError) and exc.filename:
+                raise fail(describe_os_error(exc)) from None
+            _log.debug("internal error", exc_info=True)
+            raise fail(f"internal error: {type(exc).__name__}: {exc} (rerun with 'tandem --debug ...' to see "
+                       "the traceback, and please report it)", code=1) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", code=130) from None
 
 
 def cli(*names: str, envvar: str | None = None, argument: bool = False) -> dict[str, Any]:

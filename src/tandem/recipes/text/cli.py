@@ -20,7 +20,7 @@ from pydantic import Field
 from rich.console import Console
 
 from tandem.core.errors import TandemError
-from tandem.recipes._options import Overrides, RecipeConfig, build_config, config_options, fail
+from tandem.recipes._options import Overrides, RecipeConfig, build_config, check_writable, config_options, fail
 from tandem.recipes.text.data import TextBenchConfig
 
 text_app = typer.Typer(help="Large-small collaboration on text: SST-2 cascade with a packaged MiniLM cloud model.",
@@ -54,6 +54,7 @@ def bench(
     from tandem.report.results import write_result
 
     try:
+        check_writable(out / "text-cascade.json")
         data_in = None
         chosen = overrides.get("dataset", (overrides.file_values or {}).get("dataset", "sst2"))
         if synthetic or chosen == "synthetic":
@@ -80,6 +81,8 @@ def bench(
     if as_json:
         typer.echo(json.dumps({"result": str(path), "plot": str(plot), "headline": h, "acceptance": checks},
                               indent=2))
+        if not all(checks.values()):
+            raise typer.Exit(1)
         return
     console = Console() if sys.stdout.isatty() else Console(width=160)
     console.print(stage_table(outcome.result))
@@ -88,6 +91,11 @@ def bench(
     for name, ok in checks.items():
         console.print(f"{'[green]PASS' if ok else '[red]FAIL'}[/] {name}")
     console.print(f"result: [bold]{path}[/]  plot: [bold]{plot}[/]")
+    if not all(checks.values()):  # a bench that prints FAIL must not look like a success to a script
+        failed = [name for name, ok in checks.items() if not ok]
+        Console(stderr=True).print(f"[red]FAIL[/]: {len(failed)} acceptance check(s) failed: {', '.join(failed)}",
+                                   highlight=False, markup=True)
+        raise typer.Exit(1)
 
 
 @text_app.command()
