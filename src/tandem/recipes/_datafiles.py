@@ -13,7 +13,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 from tandem.data.sequences import SequenceDataset
 
@@ -42,6 +42,11 @@ def dataset_label(value: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-") or "data"
 
 
+#: The fields of :class:`InteractionFileFields` (options that only read a dataset file).
+INTERACTION_FILE_FIELDS = ("data_format", "user_column", "item_column", "time_column", "rating_column", "min_rating",
+                           "separator")
+
+
 class InteractionFileFields(BaseModel):
     """How to read a user's interaction log (``dataset`` given as a path); mixed into the benches' configs."""
 
@@ -61,6 +66,34 @@ class InteractionFileFields(BaseModel):
     """Dataset file: drop rows rated below this (needs rating_column)."""
     separator: str | None = None
     """Dataset file: the field separator (default: from the format)."""
+
+    @field_validator("separator")
+    @classmethod
+    def _one_character(cls, value: str | None) -> str | None:
+        return one_character(value)
+
+
+def check_file_options(config: BaseModel, names: Collection[str], file_fields: Collection[str]) -> None:
+    """A ValueError when options that only read a dataset file were set while ``config.dataset`` is built in
+    (they would do nothing: the user most likely forgot ``--dataset PATH``)."""
+    dataset = getattr(config, "dataset", None)
+    if dataset not in names:
+        return
+    given = [f for f in file_fields if f in config.model_fields_set]
+    if given:
+        shown = ", ".join(f"--{f.replace('_', '-')}" for f in given)
+        raise ValueError(f"{shown}: only for a dataset file, but the dataset is the built-in {dataset!r}; give "
+                         f"--dataset PATH or drop {'them' if len(given) > 1 else 'it'}")
+
+
+def one_character(value: str | None) -> str | None:
+    """A field separator: one character (``\\t`` and ``tab`` mean a tab)."""
+    if value is None:
+        return None
+    value = {"\\t": "\t", "tab": "\t"}.get(value, value)
+    if len(value) != 1:
+        raise ValueError("the separator must be one character (or tab)")
+    return value
 
 
 def load_interaction_file(path: str, fields: InteractionFileFields) -> SequenceDataset:

@@ -21,14 +21,21 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from rich.table import Table
 
 from tandem.data.sequences import SequenceDataset
 from tandem.models.seqrec import SequentialRecommender
 from tandem.models.seqrec_data import SeqRecSplit, leave_one_out_split
 from tandem.models.seqrec_training import FitResult
-from tandem.recipes._datafiles import InteractionFileFields, check_dataset, dataset_label, load_interaction_file
+from tandem.recipes._datafiles import (
+    INTERACTION_FILE_FIELDS,
+    InteractionFileFields,
+    check_dataset,
+    check_file_options,
+    dataset_label,
+    load_interaction_file,
+)
 from tandem.recipes._options import RecipeConfig, cli
 from tandem.report.results import RunResult, StageRecord
 from tandem.report.table import human_bytes, human_count
@@ -151,6 +158,11 @@ class BenchConfig(RecipeConfig, InteractionFileFields):
     def dataset_name(self) -> str:
         """The data set's short name (a file's stem), for result files and caches."""
         return dataset_label(self.dataset)
+
+    @model_validator(mode="after")
+    def _file_options_need_a_file(self) -> BenchConfig:
+        check_file_options(self, DATASETS, INTERACTION_FILE_FIELDS)
+        return self
 
     @field_validator("n_negatives", "distill_top_k", "logit_kd_alpha", mode="before")
     @classmethod

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tandem.core.errors import ConfigError
-from tandem.recipes._datafiles import check_dataset
+from tandem.recipes._datafiles import check_dataset, one_character
 from tandem.recipes._options import Overrides, build_config, cli
 
 DATASET_NAMES = ("digits", "wine", "breast_cancer", "iris", "synthetic")
@@ -62,6 +62,19 @@ class DatasetConfig(_Strict):
             check_dataset(value, DATASET_NAMES, "a table file (CSV, TSV or Parquet)")
         return value
 
+    @field_validator("separator")
+    @classmethod
+    def _one_character(cls, value: str | None) -> str | None:
+        return one_character(value)
+
+    @model_validator(mode="after")
+    def _file_options_need_a_path(self) -> DatasetConfig:
+        given = [f for f in ("label", "format", "separator") if f in self.model_fields_set]
+        if given and self.path is None:
+            raise ValueError(f"{', '.join(given)}: only for a table file; give dataset.path (--dataset PATH) or "
+                             f"drop {'them' if len(given) > 1 else 'it'}")
+        return self
+
 
 class PartitionConfig(_Strict):
     kind: Literal["dirichlet", "iid"] = "dirichlet"
@@ -94,6 +107,15 @@ class ModelConfig(_Strict):
     factory: str | None = None
     """Your own model instead of the MLP: 'package.module:function', called with (input width, classes) and
     returning a torch.nn.Module (the module is imported from PYTHONPATH or the current folder)."""
+
+    @field_validator("factory")
+    @classmethod
+    def _module_function(cls, value: str | None) -> str | None:
+        if value is not None:
+            module, sep, function = value.partition(":")
+            if not (sep and module and function):
+                raise ValueError("must look like 'package.module:function'")
+        return value
     seed: int = 0
     """Seed of the initial weights."""
 

@@ -28,7 +28,14 @@ from tandem.fleet.sampling import sample_fleet
 from tandem.models.seqrec import SequentialRecommender, build_seqrec
 from tandem.models.seqrec_data import leave_one_out_split
 from tandem.models.seqrec_training import fit_seqrec
-from tandem.recipes._datafiles import InteractionFileFields, check_dataset, dataset_label, load_interaction_file
+from tandem.recipes._datafiles import (
+    INTERACTION_FILE_FIELDS,
+    InteractionFileFields,
+    check_dataset,
+    check_file_options,
+    dataset_label,
+    load_interaction_file,
+)
 from tandem.recipes._options import RecipeConfig, cli
 from tandem.routing.anticipate import Anticipation
 from tandem.routing.combine import get_combiner
@@ -133,6 +140,7 @@ class RouteBenchConfig(RecipeConfig, InteractionFileFields):
 
     @model_validator(mode="after")
     def _consistent(self) -> RouteBenchConfig:
+        check_file_options(self, DATASETS, INTERACTION_FILE_FIELDS)
         if any(not 0.0 < r < 1.0 for r in self.rates):
             raise ValueError(f"rates must lie strictly between 0 and 1, got {self.rates}")
         if any(not 0.0 < r <= 1.0 for r in self.log_rates):

@@ -24,7 +24,7 @@ from pydantic import Field, field_validator, model_validator
 
 from tandem.core.errors import ConfigError
 from tandem.data.sst2 import TextDataset
-from tandem.recipes._datafiles import check_dataset
+from tandem.recipes._datafiles import check_dataset, check_file_options, one_character
 from tandem.recipes._options import RecipeConfig
 
 DATASETS = ("sst2", "synthetic")
@@ -125,8 +125,14 @@ class TextBenchConfig(RecipeConfig):
     def _known_or_file(cls, value: str) -> str:
         return check_dataset(value, DATASETS, "a CSV/TSV file of labelled texts")
 
+    @field_validator("separator")
+    @classmethod
+    def _one_character(cls, value: str | None) -> str | None:
+        return one_character(value)
+
     @model_validator(mode="after")
     def _consistent(self) -> TextBenchConfig:
+        check_file_options(self, DATASETS, ("text_column", "label_column", "data_format", "separator", "dev_fraction"))
         if any(not 1 <= b <= self.n_labeled for b in self.budgets):
             raise ValueError(f"budgets must lie in 1..n_labeled={self.n_labeled}, got {self.budgets}")
         rates = np.asarray(self.rates, dtype=np.float64)
