@@ -22,8 +22,8 @@ import pytest
 from tests.report.browser import needs_chromium, run_chromium, screenshot
 from tests.server.procs import ADMIN, ServerProcess
 
-from tandem.recipes.device.fleet import FleetReport, run_fleet
 from tandem.fleet import sample_fleet
+from tandem.recipes.device.fleet import FleetReport, run_fleet
 
 pytestmark = [pytest.mark.integration, needs_chromium]
 N_FAST, N_SLOW = 16, 4  # agents answering three rounds, and two

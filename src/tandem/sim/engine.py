@@ -223,7 +223,7 @@ class FederatedSimulation:
         if resume and path is not None and path.exists():
             params, history, now, start = self._restore(path, params)
         else:
-            self.strategy.initialize(params)
+            self.strategy.initialize(params, n_clients=self.data.n_clients)
             if self.runtime is not None:
                 self.runtime.load_state_dict({"clients": {}})  # a fresh run starts with no per-client state
             history.append({"round": 0, **self._evaluate(params)})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -51,7 +51,7 @@ class DemoContext:
     test_histories: np.ndarray
     test_targets: np.ndarray
     progress: Progress | None = None
-    models: dict[str, torch.nn.Module] = field(default_factory=dict)
+    models: dict[str, WindowRecommender] = field(default_factory=dict)
 
     @classmethod
     def build(cls, config: DemoConfig, progress: bool = True) -> DemoContext:
@@ -80,14 +80,15 @@ class DemoContext:
         return evaluate_ranking(model, self.test_histories, self.test_targets, k=10)
 
     @contextlib.contextmanager
-    def task(self, description: str, total: int) -> Iterator[callable]:
-        """A progress task; yields a callback that advances it by one."""
-        if self.progress is None:
+    def task(self, description: str, total: int) -> Iterator[Callable[..., None]]:
+        """A progress task; yields a callback that advances it by one (whatever it is called with)."""
+        progress = self.progress
+        if progress is None:
             yield lambda *_: None
             return
-        task_id = self.progress.add_task(description, total=total)
-        yield lambda *_: self.progress.advance(task_id)
-        self.progress.update(task_id, completed=total)
+        task_id = progress.add_task(description, total=total)
+        yield lambda *_: progress.advance(task_id)
+        progress.update(task_id, completed=total)
 
     def make_model(self, size: str) -> WindowRecommender:
         c = self.config
