@@ -78,7 +78,7 @@ def test_same_model_on_the_agents_as_in_the_cloud(tmp_path) -> None:
 
     config = FLConfig(**SMALL, output=tmp_path / "x.json")
     path = tmp_path / "c.json"
-    path.write_text(json.dumps(config.model_dump(mode="json")))
+    path.write_text(json.dumps(config.model_dump(mode="json", exclude_defaults=True)))
     app, task = client_app(str(path)), build_task(config)
     for key, value in task.model.state_dict().items():
         assert torch.equal(app.model.state_dict()[key], value)

@@ -107,7 +107,7 @@ def run_over_http(config: FLConfig, *, progress: bool = True, keep_dir: Path | N
         folder = keep_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tandem-fl-http-")))
         folder.mkdir(parents=True, exist_ok=True)
         resolved = folder / "config.json"
-        resolved.write_text(json.dumps(config.model_dump(mode="json")))
+        resolved.write_text(json.dumps(config.model_dump(mode="json", exclude_defaults=True)))
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
         cli = [sys.executable, "-m", "tandem.cli"]
