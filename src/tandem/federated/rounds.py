@@ -83,7 +83,6 @@ class RoundOutcome:
     plan_bytes: int = 0
     bytes_up: int = 0
     aggregated: bool = False
-    closed_at: float | None = None
 
 
 class RoundLoop:
@@ -228,4 +227,4 @@ class RoundLoop:
         )
         new_params = self.aggregate(rnd, params, got.results)
         aggregated = sum(r.n_examples for r in got.results) > 0
-        return RoundOutcome(new_params, got.results, got.refused, got.late, plan_bytes, got.bytes_up, aggregated, until)
+        return RoundOutcome(new_params, got.results, got.refused, got.late, plan_bytes, got.bytes_up, aggregated)
